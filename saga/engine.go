@@ -1,0 +1,501 @@
+package saga
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/berthhq/berth"
+)
+
+// Config configures an Engine. Zero values take the documented defaults.
+type Config struct {
+	Store  berth.Store
+	Clock  berth.Clock  // defaults to the system clock
+	Logger *slog.Logger // defaults to slog.Default()
+	// Owner names this runner in leases. Defaults to host-pid-random.
+	Owner string
+	// Workers is how many executions run at once. Defaults to 16.
+	Workers int
+	// Lease is how long a claim lasts without progress; a crashed runner's
+	// executions are resumed by others after it. Defaults to 30s.
+	Lease time.Duration
+	// Poll is how often runners look for due work when nobody wakes them
+	// (retries that come due, other processes' work). Defaults to 500ms.
+	Poll time.Duration
+	// Exclusive says this runner is the only one on the database (SQLite
+	// with the data directory locked): leases left by a crashed process are
+	// released at start instead of waiting for them to expire.
+	Exclusive bool
+	// OnStep, if set, is called after every action attempt.
+	OnStep func(StepResult)
+}
+
+// StepResult describes one finished action attempt, for metrics.
+type StepResult struct {
+	Definition string
+	Step       string
+	Phase      berth.Phase
+	Outcome    string // "succeeded", "retry", "failed"
+	Code       string // error code for retry/failed
+	Duration   time.Duration
+}
+
+// Engine runs saga executions.
+type Engine struct {
+	cfg   Config
+	mu    sync.RWMutex
+	defs  map[string]*definition
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// New returns an engine; register definitions before calling Run.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = berth.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 16
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	return &Engine{cfg: cfg, defs: map[string]*definition{}, slots: make(chan struct{}, cfg.Workers)}
+}
+
+// Register adds a definition to the engine.
+func Register[S any](e *Engine, d *Definition[S]) error {
+	ed, err := d.erase()
+	if err != nil {
+		return err
+	}
+	for _, a := range append(append([]action{}, ed.steps...), ed.compensation...) {
+		if a.timeout > e.cfg.Lease/2 {
+			return fmt.Errorf("saga: %s: %s timeout %s exceeds half the lease %s", d.Name, a.name, a.timeout, e.cfg.Lease)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, dup := e.defs[d.Name]; dup {
+		return fmt.Errorf("saga: definition %q registered twice", d.Name)
+	}
+	e.defs[d.Name] = ed
+	return nil
+}
+
+// MustRegister is Register that panics on a programming error.
+func MustRegister[S any](e *Engine, d *Definition[S]) {
+	if err := Register(e, d); err != nil {
+		panic(err)
+	}
+}
+
+// Owner returns the runner's lease owner name.
+func (e *Engine) Owner() string { return e.cfg.Owner }
+
+// Run claims and runs due executions until ctx is done, then waits for the
+// executions in flight to reach a committed point.
+func (e *Engine) Run(ctx context.Context) error {
+	if e.cfg.Exclusive {
+		var n int
+		if err := e.cfg.Store.Update(ctx, func(tx berth.Tx) (err error) { n, err = tx.ReleaseLeases(); return err }); err != nil {
+			return fmt.Errorf("saga: release leases: %w", err)
+		}
+		if n > 0 {
+			e.cfg.Logger.Info("resuming executions of a previous run", "count", n)
+		}
+	}
+	wake := e.cfg.Store.Wakeups()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	defer e.wg.Wait()
+	for {
+		claimed, err := e.dispatch(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.cfg.Logger.Error("claiming executions failed", "err", err)
+		}
+		if claimed > 0 && len(e.slots) < cap(e.slots) {
+			continue // there may be more due work and free workers
+		}
+		timer.Reset(e.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// dispatch claims as many due executions as there are free workers and
+// starts them. It returns how many it claimed.
+func (e *Engine) dispatch(ctx context.Context) (int, error) {
+	free := cap(e.slots) - len(e.slots)
+	if free == 0 {
+		// Wait for a worker to finish before claiming more.
+		select {
+		case e.slots <- struct{}{}:
+			<-e.slots
+		case <-ctx.Done():
+			return 0, nil
+		}
+		free = 1
+	}
+	var xs []*berth.Execution
+	err := e.cfg.Store.Update(ctx, func(tx berth.Tx) (err error) {
+		xs, err = tx.ClaimExecutions(e.cfg.Owner, e.cfg.Lease, free)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range xs {
+		e.slots <- struct{}{}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer func() { <-e.slots }()
+			e.process(context.WithoutCancel(ctx), x)
+		}()
+	}
+	return len(xs), nil
+}
+
+// Tick claims and runs every due execution to its next wait, synchronously.
+// Tests use it with a fake clock. It returns how many it ran.
+func (e *Engine) Tick(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		var xs []*berth.Execution
+		err := e.cfg.Store.Update(ctx, func(tx berth.Tx) (err error) {
+			xs, err = tx.ClaimExecutions(e.cfg.Owner, e.cfg.Lease, 100)
+			return err
+		})
+		if err != nil || len(xs) == 0 {
+			return total, err
+		}
+		for _, x := range xs {
+			e.process(ctx, x)
+		}
+		total += len(xs)
+	}
+}
+
+var errLeaseLost = errors.New("saga: lease lost")
+
+// process runs x, which this runner has leased, until it ends, waits for a
+// retry, or the lease is lost.
+func (e *Engine) process(ctx context.Context, x *berth.Execution) {
+	log := e.cfg.Logger.With("execution_id", x.ID, "definition", x.Definition, "correlation", x.Correlation)
+	e.mu.RLock()
+	d := e.defs[x.Definition]
+	e.mu.RUnlock()
+	if d == nil {
+		err := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
+			n.Status, n.Error, n.LeaseOwner, n.LeaseUntil = berth.ExecutionDead, "INTERNAL: unknown saga definition "+x.Definition, "", time.Time{}
+			h.add(berth.HistExecutionDead, "", 0, "", n.Error)
+		})
+		log.Error("execution of an unknown definition dead-lettered", "err", err)
+		return
+	}
+	for x.Status == berth.ExecutionRunning {
+		next, err := e.step(ctx, d, x)
+		if err != nil {
+			if !errors.Is(err, errLeaseLost) {
+				log.Error("saga step could not be recorded", "err", err)
+			} else {
+				log.Warn("lease lost; another runner has the execution")
+			}
+			return
+		}
+		x = next
+		if x.LeaseOwner != e.cfg.Owner {
+			return // waiting for a retry
+		}
+	}
+}
+
+// history collects entries to append in the transaction that commits them.
+type history struct {
+	id      string
+	at      time.Time
+	entries []*berth.HistoryEntry
+}
+
+func (h *history) add(t berth.HistoryType, state string, attempt int, detail, errText string) {
+	h.entries = append(h.entries, &berth.HistoryEntry{ExecutionID: h.id, Type: t, State: state, Attempt: attempt, Detail: detail, Error: errText, At: h.at})
+}
+
+// commit writes the change that mutate makes to a copy of x, with the
+// history entries, after running txFn in the same transaction. It returns
+// the updated execution; errLeaseLost if another runner changed it.
+func (e *Engine) commit(ctx context.Context, x *berth.Execution, txFn func(berth.Tx, *berth.Execution) error, mutate func(*berth.Execution, *history)) error {
+	var out berth.Execution
+	err := e.cfg.Store.Update(ctx, func(tx berth.Tx) error {
+		n := *x
+		if txFn != nil {
+			if err := txFn(tx, &n); err != nil {
+				return err
+			}
+		}
+		h := &history{id: x.ID, at: tx.Now()}
+		mutate(&n, h)
+		if err := tx.UpdateExecution(&n); err != nil {
+			if berth.ErrorCode(err) == berth.ECONFLICT {
+				return errLeaseLost
+			}
+			return err
+		}
+		if err := tx.AppendHistory(h.entries...); err != nil {
+			return err
+		}
+		out = n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*x = out
+	return nil
+}
+
+// current returns the action x is at, or nil when the phase is complete.
+func current(d *definition, x *berth.Execution) *action {
+	list := d.steps
+	if x.Phase == berth.PhaseCompensating {
+		list = d.compensation
+	}
+	if x.Step < len(list) {
+		return &list[x.Step]
+	}
+	return nil
+}
+
+func errText(err error) string {
+	return berth.ErrorCode(err) + ": " + berth.ErrorMessage(err)
+}
+
+// step performs one action of x (or a phase transition) and commits it.
+func (e *Engine) step(ctx context.Context, d *definition, x *berth.Execution) (*berth.Execution, error) {
+	now := e.cfg.Clock.Now()
+	a := current(d, x)
+	lease := func(n *berth.Execution, at time.Time) { n.LeaseUntil = at.Add(e.cfg.Lease) }
+
+	// Phase complete: finish.
+	if a == nil {
+		err := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
+			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+			if n.Phase == berth.PhaseForward {
+				n.Status = berth.ExecutionSucceeded
+				h.add(berth.HistExecutionSucceeded, "", 0, "", "")
+			} else {
+				n.Status = berth.ExecutionFailed
+				h.add(berth.HistExecutionFailed, "", 0, "", n.Error)
+			}
+		})
+		return x, err
+	}
+
+	// The hold expired before the point of no return: compensate.
+	if x.Phase == berth.PhaseForward && !a.noCompensate && !x.Deadline.IsZero() && now.After(x.Deadline) {
+		err := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
+			n.Error = berth.ETIMEOUT + ": the hold expired before the booking completed"
+			h.add(berth.HistStateFailed, a.name, n.Attempt, "deadline passed", n.Error)
+			e.startCompensation(n, h, a)
+			lease(n, h.at)
+		})
+		return x, err
+	}
+
+	started := now
+	state := x.State
+	var err error
+	if a.call != nil {
+		cctx, cancel := context.WithTimeout(ctx, a.timeout)
+		state, err = safeCall(cctx, a, x)
+		if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = berth.Errorf(berth.ETIMEOUT, "%s timed out after %s", a.name, a.timeout)
+		}
+		cancel()
+		if err == nil {
+			state = append([]byte(nil), state...)
+		}
+	}
+	if err == nil {
+		err = e.commit(ctx, x, func(tx berth.Tx, n *berth.Execution) error {
+			if a.tx == nil {
+				n.State = state
+				return nil
+			}
+			withCall := *n
+			withCall.State = state
+			st, err := safeTx(ctx, a, tx, &withCall)
+			if err != nil {
+				return err
+			}
+			n.State = st
+			return nil
+		}, func(n *berth.Execution, h *history) {
+			h.add(berth.HistStateEntered, a.name, n.Attempt+1, "", "")
+			h.entries[0].At = started
+			h.add(berth.HistStateSucceeded, a.name, n.Attempt+1, "", "")
+			if n.Phase == berth.PhaseCompensating {
+				h.entries[1].Type = berth.HistCompensated
+			}
+			n.Step++
+			n.Attempt = 0
+			n.NextRunAt = h.at
+			lease(n, h.at)
+		})
+		if err == nil {
+			e.observe(d, x, a, "succeeded", "", started)
+			return x, nil
+		}
+		if errors.Is(err, errLeaseLost) {
+			return x, err
+		}
+	}
+
+	// The action failed: retry, compensate or dead-letter.
+	attempt := x.Attempt + 1
+	business := berth.IsBusiness(err) || ctx.Err() == nil && errors.Is(err, errPermanent)
+	exhausted := business || attempt >= a.retry.MaxAttempts
+	outcome := "retry"
+	if exhausted {
+		outcome = "failed"
+	}
+	e.observe(d, x, a, outcome, berth.ErrorCode(err), started)
+	if berth.ErrorCode(err) == berth.EINTERNAL {
+		e.cfg.Logger.Warn("saga action failed", "execution_id", x.ID, "state", a.name, "attempt", attempt, "err", err)
+	}
+	cerr := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
+		h.add(berth.HistStateEntered, a.name, attempt, "", "")
+		h.entries[0].At = started
+		switch {
+		case !exhausted:
+			delay := a.retry.Backoff(attempt)
+			h.add(berth.HistStateRetried, a.name, attempt, "retry in "+delay.Round(time.Millisecond).String(), errText(err))
+			n.Attempt = attempt
+			n.NextRunAt = h.at.Add(delay)
+			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+		case n.Phase == berth.PhaseForward && !a.noCompensate:
+			n.Error = errText(err)
+			h.add(berth.HistStateFailed, a.name, attempt, "", n.Error)
+			e.startCompensation(n, h, a)
+			lease(n, h.at)
+		default:
+			n.Error = errText(err)
+			h.add(berth.HistStateFailed, a.name, attempt, "", n.Error)
+			h.add(berth.HistExecutionDead, a.name, attempt, "needs an operator: fix the cause, then redrive", n.Error)
+			n.Status = berth.ExecutionDead
+			n.Attempt = attempt
+			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+		}
+	})
+	return x, cerr
+}
+
+func (e *Engine) startCompensation(n *berth.Execution, h *history, failed *action) {
+	n.Phase = berth.PhaseCompensating
+	n.Step = failed.compensateAt
+	n.Attempt = 0
+	n.NextRunAt = h.at
+	h.add(berth.HistCompensationStarted, "", 0, "", n.Error)
+}
+
+func (e *Engine) observe(d *definition, x *berth.Execution, a *action, outcome, code string, started time.Time) {
+	if e.cfg.OnStep != nil {
+		e.cfg.OnStep(StepResult{Definition: d.name, Step: a.name, Phase: x.Phase, Outcome: outcome, Code: code, Duration: e.cfg.Clock.Now().Sub(started)})
+	}
+}
+
+// errPermanent marks an error that must not be retried.
+var errPermanent = errors.New("permanent")
+
+// Permanent wraps err so that the engine does not retry it.
+func Permanent(err error) error { return fmt.Errorf("%w: %w", errPermanent, err) }
+
+// safeCall runs a's Call, turning a panic into an error.
+func safeCall(ctx context.Context, a *action, x *berth.Execution) (st []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("saga: %s panicked: %v", a.name, p)
+		}
+	}()
+	return a.call(ctx, x)
+}
+
+func safeTx(ctx context.Context, a *action, tx berth.Tx, x *berth.Execution) (st []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("saga: %s panicked: %v", a.name, p)
+		}
+	}()
+	return a.tx(ctx, tx, x)
+}
+
+// Redrive puts a dead execution back to work where it stopped, with fresh
+// attempts. Returns NOT_FOUND if there is no such execution and CONFLICT if
+// it is not dead. Call Store.Notify afterwards to wake a runner.
+func Redrive(ctx context.Context, s berth.Store, id string) (*berth.Execution, error) {
+	var x *berth.Execution
+	err := s.Update(ctx, func(tx berth.Tx) (err error) {
+		if x, err = tx.GetExecution(id); err != nil {
+			return err
+		}
+		if x.Status != berth.ExecutionDead {
+			return berth.Errorf(berth.ECONFLICT, "execution %s is %s, not DEAD", id, x.Status)
+		}
+		x.Status, x.Attempt, x.NextRunAt = berth.ExecutionRunning, 0, tx.Now()
+		x.LeaseOwner, x.LeaseUntil = "", time.Time{}
+		x.Deadline = time.Time{} // an operator chose to finish it; the hold no longer applies
+		if err := tx.UpdateExecution(x); err != nil {
+			return err
+		}
+		return tx.AppendHistory(&berth.HistoryEntry{ExecutionID: id, Type: berth.HistExecutionRedriven, Detail: "resumed at step " + fmt.Sprint(x.Step) + " (" + string(x.Phase) + ")"})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Notify(ctx)
+	return x, nil
+}
+
+// Wait polls until execution id is terminal or dead, or ctx is done.
+func Wait(ctx context.Context, s berth.Store, id string) (*berth.Execution, error) {
+	delay := 5 * time.Millisecond
+	for {
+		var x *berth.Execution
+		if err := s.View(ctx, func(tx berth.Tx) (err error) { x, err = tx.GetExecution(id); return err }); err != nil {
+			return nil, err
+		}
+		if x.Status != berth.ExecutionRunning {
+			return x, nil
+		}
+		select {
+		case <-ctx.Done():
+			return x, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
