@@ -133,8 +133,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			e.cfg.Logger.Error("claiming executions failed", "err", err)
 		}
-		if claimed > 0 && len(e.slots) < cap(e.slots) {
-			continue // there may be more due work and free workers
+		if claimed > 0 {
+			// There may be more due work: claim it as workers free up
+			// (dispatch waits for one) instead of sleeping until the poll.
+			continue
 		}
 		timer.Reset(e.cfg.Poll)
 		select {
@@ -214,7 +216,11 @@ func (e *Engine) process(ctx context.Context, x *berth.Execution) {
 			n.Status, n.Error, n.LeaseOwner, n.LeaseUntil = berth.ExecutionDead, "INTERNAL: unknown saga definition "+x.Definition, "", time.Time{}
 			h.add(berth.HistExecutionDead, "", 0, "", n.Error)
 		})
-		log.Error("execution of an unknown definition dead-lettered", "err", err)
+		if err != nil {
+			log.Error("could not dead-letter an execution of an unknown definition", "err", err)
+		} else {
+			log.Error("execution of an unknown definition dead-lettered")
+		}
 		return
 	}
 	for x.Status == berth.ExecutionRunning {
@@ -396,6 +402,9 @@ func (e *Engine) step(ctx context.Context, d *definition, x *berth.Execution) (*
 			h.add(berth.HistStateRetried, a.name, attempt, "retry in "+delay.Round(time.Millisecond).String(), errText(err))
 			n.Attempt = attempt
 			n.NextRunAt = h.at.Add(delay)
+			if n.Phase == berth.PhaseForward && !a.noCompensate && !n.Deadline.IsZero() && n.NextRunAt.After(n.Deadline) {
+				n.NextRunAt = n.Deadline.Add(time.Millisecond) // compensate as soon as the hold expires
+			}
 			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
 		case n.Phase == berth.PhaseForward && !a.noCompensate:
 			n.Error = errText(err)

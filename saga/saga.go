@@ -17,7 +17,7 @@ type RetryPolicy struct {
 	Initial     time.Duration // delay after the first failure. Defaults to 200ms.
 	Max         time.Duration // upper bound of a delay. Defaults to 30s.
 	Multiplier  float64       // growth per attempt. Defaults to 2.
-	Jitter      float64       // ± fraction of randomness. Defaults to 0.2.
+	Jitter      float64       // ± fraction of randomness. 0 means the default, 0.2; negative turns jitter off.
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {

@@ -65,6 +65,9 @@ func (t *tx) GetAccountByUsername(username string) (*berth.Account, error) {
 }
 
 func (t *tx) CreateAPIKey(k *berth.APIKey) error {
+	if k.ID == "" {
+		k.ID = berth.NewID()
+	}
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = t.now
 	}

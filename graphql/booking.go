@@ -1,0 +1,155 @@
+package graphql
+
+import (
+	"context"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/airline"
+	"github.com/berthhq/berth/graphql/internal/generated"
+)
+
+func (r queryResolver) GetBooking(ctx context.Context, id string) (*berth.Booking, error) {
+	return r.air.GetBooking(ctx, id)
+}
+
+func (r queryResolver) ListBookings(ctx context.Context, filter *generated.ModelBookingFilterInput, limit *int, nextToken *string) (*generated.ModelBookingConnection, error) {
+	f, err := bookingFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	items, next, err := r.air.ListBookings(ctx, f, airline.PageRequest{Limit: limit, NextToken: nextToken})
+	if err != nil {
+		return nil, err
+	}
+	return bookingPage(items, next), nil
+}
+
+func (r queryResolver) GetBookingByStatus(ctx context.Context, customer *string, status *generated.ModelStringKeyConditionInput, sortDirection *generated.ModelSortDirection,
+	filter *generated.ModelBookingFilterInput, limit *int, nextToken *string) (*generated.ModelBookingConnection, error) {
+	key, err := statusKey(status)
+	if err != nil {
+		return nil, err
+	}
+	f, err := bookingFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	page := airline.PageRequest{Limit: limit, NextToken: nextToken, Desc: deref(sortDirection) == generated.ModelSortDirectionDesc}
+	items, next, err := r.air.GetBookingByStatus(ctx, deref(customer), key, f, page)
+	if err != nil {
+		return nil, err
+	}
+	return bookingPage(items, next), nil
+}
+
+func bookingPage(items []*berth.Booking, next *string) *generated.ModelBookingConnection {
+	if items == nil {
+		items = []*berth.Booking{}
+	}
+	return &generated.ModelBookingConnection{Items: items, NextToken: next}
+}
+
+func (r queryResolver) GetLoyalty(ctx context.Context, customer *string) (*berth.Loyalty, error) {
+	l, err := r.air.Loyalty(ctx, deref(customer))
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// ProcessBooking uses only the flight, the payment token and the
+// idempotency key of the input; the key comes from the input or, failing
+// that, from the Idempotency-Key header.
+func (r mutationResolver) ProcessBooking(ctx context.Context, in generated.CreateBookingInput) (*berth.Booking, error) {
+	key := deref(in.IdempotencyKey)
+	if key == "" {
+		key = requestFrom(ctx).idempotencyKey
+	}
+	return r.air.ProcessBooking(ctx, airline.BookingRequest{FlightID: in.BookingOutboundFlightID, PaymentToken: in.PaymentToken, IdempotencyKey: key})
+}
+
+func (r mutationResolver) CancelBooking(ctx context.Context, id string) (*berth.Booking, error) {
+	return r.air.CancelBooking(ctx, id)
+}
+
+func (r mutationResolver) CreateBooking(ctx context.Context, in generated.CreateBookingInput) (*berth.Booking, error) {
+	return r.air.CreateBooking(ctx, airline.AdminBookingInput{
+		ID:               deref(in.ID),
+		FlightID:         in.BookingOutboundFlightID,
+		Customer:         deref(in.Customer),
+		Status:           deref(in.Status),
+		CheckedIn:        deref(in.CheckedIn),
+		BookingReference: deref(in.BookingReference),
+	})
+}
+
+func (r mutationResolver) UpdateBooking(ctx context.Context, in generated.UpdateBookingInput) (*berth.Booking, error) {
+	return r.air.UpdateBooking(ctx, in.ID, airline.AdminBookingPatch{CheckedIn: in.CheckedIn, BookingReference: in.BookingReference, Status: in.Status})
+}
+
+func (r mutationResolver) DeleteBooking(ctx context.Context, in generated.DeleteBookingInput) (*berth.Booking, error) {
+	return r.air.DeleteBooking(ctx, in.ID)
+}
+
+func (r mutationResolver) CreateCharge(ctx context.Context, amount int, currency string, token string, idempotencyKey *string) (*generated.Charge, error) {
+	ch, err := r.air.Charges().Create(ctx, int64(amount), currency, token, deref(idempotencyKey))
+	if err != nil {
+		return nil, err
+	}
+	return &generated.Charge{ID: ch.ID, Amount: int(ch.Amount), Currency: ch.Currency, Status: string(ch.Status), CreatedAt: formatTime(ch.CreatedAt)}, nil
+}
+
+// OutboundFlight loads the booking's flight through the request's loader:
+// the flights of every booking in a response are read in one batch. The
+// booking was authorized when it was read, so its flight may be shown.
+func (r bookingResolver) OutboundFlight(ctx context.Context, b *berth.Booking) (*berth.Flight, error) {
+	if l := requestFrom(ctx).flights; l != nil {
+		return l.Load(ctx, b.ResourceID)
+	}
+	m, err := r.air.GetFlights(ctx, []string{b.ResourceID})
+	if err != nil {
+		return nil, err
+	}
+	if f := m[b.ResourceID]; f != nil {
+		return f, nil
+	}
+	return nil, berth.Errorf(berth.ENOTFOUND, "flight not found")
+}
+
+func (bookingResolver) CreatedAt(_ context.Context, b *berth.Booking) (*string, error) {
+	return optTime(b.CreatedAt), nil
+}
+
+func (bookingResolver) BookingReference(_ context.Context, b *berth.Booking) (*string, error) {
+	return optString(b.Reference), nil
+}
+
+// Batching of outboundFlight: how long the loader waits for more keys, and
+// the most ids one batch reads.
+const (
+	flightBatchWait = time.Millisecond
+	flightBatchMax  = 500
+)
+
+// newFlightLoader returns a per-request loader of flights by id.
+func newFlightLoader(air *airline.Service) *dataloadgen.Loader[string, *berth.Flight] {
+	return dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*berth.Flight, []error) {
+		out := make([]*berth.Flight, len(ids))
+		errs := make([]error, len(ids))
+		m, err := air.GetFlights(ctx, ids)
+		for i, id := range ids {
+			switch f := m[id]; {
+			case err != nil:
+				errs[i] = err
+			case f == nil:
+				errs[i] = berth.Errorf(berth.ENOTFOUND, "flight not found")
+			default:
+				out[i] = f
+			}
+		}
+		return out, errs
+	}, dataloadgen.WithWait(flightBatchWait), dataloadgen.WithBatchCapacity(flightBatchMax))
+}

@@ -1,0 +1,83 @@
+package graphql
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/airline"
+	"github.com/berthhq/berth/graphql/internal/generated"
+)
+
+// resolver is the root of the resolvers. They only translate: the services
+// check who may do what, except for the operator fields (executions,
+// webhooks) that have no service and check for Admin here.
+type resolver struct {
+	air   *airline.Service
+	store berth.Store
+	id    *identity
+	log   *slog.Logger
+}
+
+var _ generated.ResolverRoot = (*resolver)(nil)
+
+func (r *resolver) Query() generated.QueryResolver         { return queryResolver{r} }
+func (r *resolver) Mutation() generated.MutationResolver   { return mutationResolver{r} }
+func (r *resolver) Booking() generated.BookingResolver     { return bookingResolver{r} }
+func (r *resolver) Execution() generated.ExecutionResolver { return executionResolver{r} }
+func (r *resolver) Me() generated.MeResolver               { return meResolver{} }
+
+type (
+	queryResolver     struct{ *resolver }
+	mutationResolver  struct{ *resolver }
+	bookingResolver   struct{ *resolver }
+	executionResolver struct{ *resolver }
+	meResolver        struct{}
+)
+
+// requireAdmin allows the Admin group only, with the airline service's
+// rules and messages.
+func requireAdmin(ctx context.Context) (*berth.Actor, error) {
+	a := berth.ActorFromContext(ctx)
+	switch {
+	case a == nil:
+		return nil, berth.Errorf(berth.EUNAUTHENTICATED, "sign in to do this")
+	case !a.IsUser() && !a.IsAdmin():
+		return nil, berth.Errorf(berth.EFORBIDDEN, "API keys may only read flights")
+	case !a.IsAdmin():
+		return nil, berth.Errorf(berth.EFORBIDDEN, "only Admin may do this")
+	}
+	return a, nil
+}
+
+// timeLayout is how times are shown: ISO-8601 UTC with milliseconds.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// optTime formats t, or returns nil for the zero time.
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
+}
+
+// optString returns nil for "" and &s otherwise.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// deref returns *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
