@@ -25,7 +25,7 @@ lint: ## go vet, gofmt and staticcheck
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 
 generate: ## regenerate the GraphQL code (gqlgen)
-	cd graphql && $(GO) run github.com/99designs/gqlgen generate
+	cd graphql && $(GO) generate .
 
 assets: ## rebuild the embedded GraphiQL assets (needs npm)
 	bash web/graphiql/build.sh

@@ -52,11 +52,29 @@ func TestCrashRecovery(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	s.kill() // mid-saga: the requests returned, the sagas are running
-
-	s = startServer(t, dir)
+	// Kill it mid-saga: once a few bookings are through, while others are
+	// still between steps.
 	db := openData(t, dir)
 	ctx := context.Background()
+	eventually(t, "the first confirmations", func() bool {
+		var bs []*berth.Booking
+		_ = db.View(ctx, func(tx berth.Tx) (err error) {
+			bs, err = tx.ListBookings(berth.BookingQuery{Page: berth.Page{Limit: 100}})
+			return err
+		})
+		done := 0
+		for _, b := range bs {
+			if b.Status != berth.BookingUnconfirmed {
+				done++
+			}
+		}
+		return done >= 3
+	})
+	s.kill()
+	var inFlight int
+	_ = db.View(ctx, func(tx berth.Tx) (err error) { inFlight, err = tx.CountExecutions(berth.ExecutionRunning); return err })
+	t.Logf("killed with %d executions running", inFlight)
+	s = startServer(t, dir)
 	eventually(t, "every execution to end", func() bool {
 		running := 0
 		_ = db.View(ctx, func(tx berth.Tx) (err error) { running, err = tx.CountExecutions(berth.ExecutionRunning); return err })

@@ -122,7 +122,7 @@ func testClaimExecutions(t *testing.T, b *bundle) {
 	}
 
 	// The other runner's lease runs out first.
-	now = b.clock.Advance(10 * time.Second)
+	b.clock.Advance(10 * time.Second)
 	third := claim(t, b, "b", lease, 10)
 	if got, want := executionIDs(third), sortedIDs(leased); !slices.Equal(got, want) {
 		t.Fatalf("claim after 10s got %v, want the execution whose lease expired %v", got, want)
