@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -71,15 +72,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	db.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 100, "list at most this many")
-	var id string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		id, rest = rest[0], rest[1:]
-	}
-	if err := parse(fs, rest); err != nil {
+	id, err := parseWithID(fs, rest)
+	if err != nil {
 		return err
-	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
 	}
 	s, err := db.open(ctx, newLogger(stderr, "warn"), berth.SystemClock{})
 	if err != nil {
@@ -155,11 +150,8 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	db.register(fs)
 	name := fs.String("name", "", "what the key is for")
 	ttl := fs.Duration("ttl", 0, "lifetime (0: never expires)")
-	var id string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		id, rest = rest[0], rest[1:]
-	}
-	if err := parse(fs, rest); err != nil {
+	id, err := parseWithID(fs, rest)
+	if err != nil {
 		return err
 	}
 	s, err := db.open(ctx, newLogger(stderr, "warn"), berth.SystemClock{})
@@ -253,6 +245,22 @@ func runPayments(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "cleared %d simulated payment fault(s)\n", n)
 	return nil
+}
+
+// parseWithID parses args, which may start with one positional argument (an
+// id) before the flags, and returns that argument.
+func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return "", err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	return id, nil
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
