@@ -60,3 +60,38 @@ func ActorFromContext(ctx context.Context) *Actor {
 
 // SystemActor is the actor berth's own background work runs as.
 var SystemActor = &Actor{Kind: ActorSystem, Subject: "system", Username: "berth"}
+
+// RequireReader allows any authenticated caller: a signed-in user or an API
+// key. Returns UNAUTHENTICATED for anonymous callers.
+func RequireReader(ctx context.Context) (*Actor, error) {
+	a := ActorFromContext(ctx)
+	if a == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "sign in or send an API key")
+	}
+	return a, nil
+}
+
+// RequireUser allows signed-in users (and berth itself). Returns
+// UNAUTHENTICATED for anonymous callers and FORBIDDEN for API keys.
+func RequireUser(ctx context.Context) (*Actor, error) {
+	a := ActorFromContext(ctx)
+	switch {
+	case a == nil:
+		return nil, Errorf(EUNAUTHENTICATED, "sign in to do this")
+	case !a.IsUser() && !a.IsAdmin():
+		return nil, Errorf(EFORBIDDEN, "API keys may only read flights")
+	}
+	return a, nil
+}
+
+// RequireAdmin allows the Admin group only.
+func RequireAdmin(ctx context.Context) (*Actor, error) {
+	a, err := RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsAdmin() {
+		return nil, Errorf(EFORBIDDEN, "only Admin may do this")
+	}
+	return a, nil
+}

@@ -23,7 +23,7 @@ func adminHold(bookingID string) string { return "admin:" + bookingID }
 // CreateBooking records a booking directly (Admin only): it takes a seat
 // (SOLD_OUT if none is left) and starts no saga.
 func (s *Service) CreateBooking(ctx context.Context, in AdminBookingInput) (*berth.Booking, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	switch {
@@ -76,7 +76,7 @@ type AdminBookingPatch struct {
 // move seats and money; here only a booking made by createBooking may be
 // confirmed or cancelled (cancelling gives its seat back).
 func (s *Service) UpdateBooking(ctx context.Context, id string, p AdminBookingPatch) (*berth.Booking, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var b *berth.Booking
@@ -126,7 +126,7 @@ func (s *Service) UpdateBooking(ctx context.Context, id string, p AdminBookingPa
 // made by createBooking (whose seat is given back). Paid bookings are
 // cancelled first, so that money and seats stay accounted for.
 func (s *Service) DeleteBooking(ctx context.Context, id string) (*berth.Booking, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var b *berth.Booking

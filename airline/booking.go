@@ -31,7 +31,7 @@ func (s *Service) invalid(err error) error {
 // PAYMENT_DECLINED (authorized amount below the price). Nothing is written
 // when it fails.
 func (s *Service) ProcessBooking(ctx context.Context, req BookingRequest) (*berth.Booking, error) {
-	a, err := requireUser(ctx)
+	a, err := berth.RequireUser(ctx)
 	if err != nil {
 		return nil, s.invalid(err)
 	}
@@ -114,7 +114,7 @@ func (s *Service) ProcessBooking(ctx context.Context, req BookingRequest) (*bert
 // GetBooking returns a booking its owner or Admin may read; for anyone else
 // it is NOT_FOUND, exactly like a missing one.
 func (s *Service) GetBooking(ctx context.Context, id string) (*berth.Booking, error) {
-	a, err := requireUser(ctx)
+	a, err := berth.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ type StatusKey struct {
 
 // ListBookings lists bookings: Admin sees all, a customer only their own.
 func (s *Service) ListBookings(ctx context.Context, filter *Filter, p PageRequest) ([]*berth.Booking, *string, error) {
-	a, err := requireUser(ctx)
+	a, err := berth.RequireUser(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) ListBookings(ctx context.Context, filter *Filter, p PageReques
 // GetBookingByStatus queries the ByCustomerStatus index. A customer may
 // only name themselves (anything else is an empty page); Admin anyone.
 func (s *Service) GetBookingByStatus(ctx context.Context, customer string, key *StatusKey, filter *Filter, p PageRequest) ([]*berth.Booking, *string, error) {
-	a, err := requireUser(ctx)
+	a, err := berth.RequireUser(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -287,7 +287,7 @@ func (s *Service) CancelBooking(ctx context.Context, id string) (*berth.Booking,
 // Execution returns the saga execution that processes a booking and its
 // history, for Admin. which is ProcessBooking or CancelBooking.
 func (s *Service) Execution(ctx context.Context, bookingID, which string) (*berth.Execution, []*berth.HistoryEntry, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, nil, err
 	}
 	var x *berth.Execution
@@ -314,7 +314,7 @@ func (s *Service) Execution(ctx context.Context, bookingID, which string) (*bert
 // Loyalty returns a customer's loyalty; customers may only ask for their
 // own (customer "" means the caller), Admin for anyone.
 func (s *Service) Loyalty(ctx context.Context, customer string) (berth.Loyalty, error) {
-	a, err := requireUser(ctx)
+	a, err := berth.RequireUser(ctx)
 	if err != nil {
 		return berth.Loyalty{}, err
 	}

@@ -55,7 +55,7 @@ func flightField(f *berth.Flight) func(string) any {
 // CreateFlight adds a flight (Admin only). Available seats start at
 // f.Available (seatCapacity), or at the allocation when that is zero.
 func (s *Service) CreateFlight(ctx context.Context, f *berth.Flight) (*berth.Flight, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	if f.Capacity == 0 {
@@ -88,7 +88,7 @@ type FlightPatch struct {
 // UpdateFlight changes a flight (Admin only). Seats for sale cannot be set
 // directly: changing seatAllocation moves them by the same difference.
 func (s *Service) UpdateFlight(ctx context.Context, id string, p FlightPatch) (*berth.Flight, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var f *berth.Flight
@@ -139,7 +139,7 @@ func (s *Service) UpdateFlight(ctx context.Context, id string, p FlightPatch) (*
 
 // DeleteFlight removes a flight without bookings (Admin only).
 func (s *Service) DeleteFlight(ctx context.Context, id string) (*berth.Flight, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var f *berth.Flight
@@ -154,7 +154,7 @@ func (s *Service) DeleteFlight(ctx context.Context, id string) (*berth.Flight, e
 
 // GetFlight returns a flight to a signed-in user or an API key.
 func (s *Service) GetFlight(ctx context.Context, id string) (*berth.Flight, error) {
-	if err := requireReader(ctx); err != nil {
+	if _, err := berth.RequireReader(ctx); err != nil {
 		return nil, err
 	}
 	var f *berth.Flight
@@ -242,7 +242,7 @@ func (s *Service) GetFlightBySchedule(ctx context.Context, departureAirportCode,
 }
 
 func (s *Service) listFlights(ctx context.Context, q berth.FlightQuery, filter *Filter, p PageRequest) ([]*berth.Flight, *string, error) {
-	if err := requireReader(ctx); err != nil {
+	if _, err := berth.RequireReader(ctx); err != nil {
 		return nil, nil, err
 	}
 	if err := filter.Validate(FlightFields); err != nil {

@@ -1,7 +1,6 @@
 package airline
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -68,39 +67,6 @@ func New(cfg Config) *Service {
 
 // Charges returns the charge service (createCharge).
 func (s *Service) Charges() *payment.Charges { return s.charges }
-
-// requireReader allows signed-in users and API keys (flight reads).
-func requireReader(ctx context.Context) error {
-	a := berth.ActorFromContext(ctx)
-	if a == nil {
-		return berth.Errorf(berth.EUNAUTHENTICATED, "sign in or send an API key")
-	}
-	return nil
-}
-
-// requireUser allows signed-in users only.
-func requireUser(ctx context.Context) (*berth.Actor, error) {
-	a := berth.ActorFromContext(ctx)
-	switch {
-	case a == nil:
-		return nil, berth.Errorf(berth.EUNAUTHENTICATED, "sign in to do this")
-	case !a.IsUser() && !a.IsAdmin():
-		return nil, berth.Errorf(berth.EFORBIDDEN, "API keys may only read flights")
-	}
-	return a, nil
-}
-
-// requireAdmin allows the Admin group only.
-func requireAdmin(ctx context.Context) (*berth.Actor, error) {
-	a, err := requireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !a.IsAdmin() {
-		return nil, berth.Errorf(berth.EFORBIDDEN, "only Admin may do this")
-	}
-	return a, nil
-}
 
 // MaxPageSize bounds the limit argument of list queries.
 const MaxPageSize = 1000

@@ -17,7 +17,7 @@ import (
 // They have no service of their own, so they check for Admin here.
 
 func (r queryResolver) BookingExecution(ctx context.Context, bookingID string, which *string) (*generated.Execution, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	name := deref(which)
@@ -35,7 +35,7 @@ func (r queryResolver) BookingExecution(ctx context.Context, bookingID string, w
 }
 
 func (r queryResolver) Execution(ctx context.Context, id string) (*generated.Execution, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var x *berth.Execution
@@ -54,7 +54,7 @@ func (r queryResolver) Execution(ctx context.Context, id string) (*generated.Exe
 }
 
 func (r queryResolver) DeadLetters(ctx context.Context, limit *int, nextToken *string) (*generated.ExecutionConnection, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	q := berth.ExecutionQuery{Status: berth.ExecutionDead, Page: berth.Page{Limit: airline.DefaultPageSize}}
@@ -89,7 +89,7 @@ func (r queryResolver) DeadLetters(ctx context.Context, limit *int, nextToken *s
 }
 
 func (r mutationResolver) RedriveExecution(ctx context.Context, id string) (*generated.Execution, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	x, err := saga.Redrive(ctx, r.store, id)
@@ -104,7 +104,7 @@ func (r executionResolver) History(ctx context.Context, x *generated.Execution) 
 	if x.History != nil {
 		return x.History, nil
 	}
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var h []*berth.HistoryEntry
@@ -149,7 +149,7 @@ func toHistory(h []*berth.HistoryEntry) []*generated.HistoryEntry {
 }
 
 func (r queryResolver) Webhooks(ctx context.Context) ([]*generated.Webhook, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var ws []*berth.Webhook
@@ -173,7 +173,7 @@ const (
 // RegisterWebhook subscribes a URL to events with a new random secret,
 // returned only here.
 func (r mutationResolver) RegisterWebhook(ctx context.Context, rawURL string, eventTypes []string) (*generated.Webhook, error) {
-	a, err := requireAdmin(ctx)
+	a, err := berth.RequireAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (r mutationResolver) RegisterWebhook(ctx context.Context, rawURL string, ev
 }
 
 func (r mutationResolver) DeleteWebhook(ctx context.Context, id string) (*generated.Webhook, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := berth.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	var w *berth.Webhook

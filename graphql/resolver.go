@@ -1,7 +1,6 @@
 package graphql
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -35,21 +34,6 @@ type (
 	executionResolver struct{ *resolver }
 	meResolver        struct{}
 )
-
-// requireAdmin allows the Admin group only, with the airline service's
-// rules and messages.
-func requireAdmin(ctx context.Context) (*berth.Actor, error) {
-	a := berth.ActorFromContext(ctx)
-	switch {
-	case a == nil:
-		return nil, berth.Errorf(berth.EUNAUTHENTICATED, "sign in to do this")
-	case !a.IsUser() && !a.IsAdmin():
-		return nil, berth.Errorf(berth.EFORBIDDEN, "API keys may only read flights")
-	case !a.IsAdmin():
-		return nil, berth.Errorf(berth.EFORBIDDEN, "only Admin may do this")
-	}
-	return a, nil
-}
 
 // timeLayout is how times are shown: ISO-8601 UTC with milliseconds.
 const timeLayout = "2006-01-02T15:04:05.000Z"
