@@ -62,7 +62,7 @@ func (p presenter) present(ctx context.Context, err error) *gqlerror.Error {
 			attrs = append(attrs, "operation", graphql.GetOperationContext(ctx).OperationName)
 		}
 		p.log.ErrorContext(ctx, "graphql: internal error", attrs...)
-		out.Message, out.Extensions = berth.ErrorMessage(err), map[string]any{"code": berth.EINTERNAL}
+		out.Message, out.Extensions = berth.ErrorMessage(err), map[string]any{"code": berth.ErrorCode(err)}
 	}
 	return out
 }

@@ -138,7 +138,7 @@ func observe(cfg Config, mux *http.ServeMux, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				cfg.Logger.Error("panic serving request", "request_id", id, "panic", p, "stack", string(debug.Stack()))
+				cfg.Logger.ErrorContext(ctx, "panic serving request", "panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {
 					WriteError(sw, berth.Errorf(berth.EINTERNAL, "internal error"))
 				}
@@ -149,11 +149,8 @@ func observe(cfg Config, mux *http.ServeMux, next http.Handler) http.Handler {
 			}
 			d := cfg.Clock.Now().Sub(start)
 			cfg.Metrics.ObserveHTTP(r.Method, route, sw.status, d)
-			attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", float64(d.Microseconds()) / 1000}
-			if a := berth.ActorFromContext(r.Context()); a != nil {
-				attrs = append(attrs, "customer", a.Subject)
-			}
-			cfg.Logger.Debug("request", attrs...)
+			cfg.Logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+				"duration_ms", float64(d.Microseconds())/1000)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
