@@ -169,22 +169,39 @@ func (db *DB) View(ctx context.Context, fn func(tx berth.Tx) error) error {
 
 const maxTxAttempts = 10
 
+// retryDelayer is a dialect that chooses how long to wait before running a
+// failed transaction again (PostgreSQL waits longer after a lost connection
+// than after a conflict).
+type retryDelayer interface {
+	retryDelay(err error, attempt int) time.Duration
+}
+
 func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx berth.Tx) error) error {
 	var err error
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		err = db.runOnce(ctx, pool, readOnly, fn)
 		if err == nil || !db.dialect.retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
 			break
 		}
 		// Back off a little, with jitter, before running fn again.
 		d := time.Duration(attempt*attempt) * time.Millisecond * time.Duration(1+time.Now().UnixNano()%3)
+		if b, ok := db.dialect.(retryDelayer); ok {
+			d = b.retryDelay(err, attempt)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(d):
 		}
 	}
-	if err != nil && db.dialect.retryable(err) {
+	var ce *commitError
+	if err != nil && (db.dialect.retryable(err) || errors.As(err, &ce)) && ctx.Err() == nil {
+		// The database's failure, not fn's: the caller gets a code, the
+		// operator the cause.
+		db.cfg.Logger.Warn("store: transaction failed", "attempts", attempt, "err", err)
+	}
+	if err != nil && db.dialect.retryable(err) && berth.ErrorCode(err) != berth.EUNAVAILABLE {
 		return berth.Errorf(berth.EUNAVAILABLE, "the database is busy; try again")
 	}
 	return err
@@ -193,7 +210,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx b
 func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx berth.Tx) error) (err error) {
 	sqlTx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", db.dialect.classify(err))
 	}
 	t := &tx{ctx: ctx, tx: sqlTx, db: db, now: db.cfg.Clock.Now().UTC()}
 	defer func() {
@@ -212,10 +229,18 @@ func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(
 		return sqlTx.Rollback()
 	}
 	if err = sqlTx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", db.dialect.classify(err))
+		return &commitError{db.dialect.classify(err)}
 	}
 	return nil
 }
+
+// commitError is an error of COMMIT itself: the dialect's retryable tells
+// whether the transaction surely did not commit (safe to run again) or its
+// outcome is unknown (a connection lost while committing).
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "store: commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
 
 // tx implements berth.Tx.
 type tx struct {

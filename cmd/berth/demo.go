@@ -50,6 +50,13 @@ func loadDemo(ctx context.Context, s berth.Store, air *airline.Service, log *slo
 			PasswordHash: h, Groups: []string{u.group}, Status: berth.AccountVerified})
 	}
 	err := s.Update(ctx, func(tx berth.Tx) error {
+		// Replicas starting at once on one PostgreSQL database: writing this
+		// row first makes every other loader wait for our commit, so the
+		// check below sees the marker of whichever loader went first
+		// (without it, two loaders both miss it and load twice).
+		if err := tx.PutKV("berth.demo", "loading", []byte("1")); err != nil {
+			return err
+		}
 		if _, err := tx.GetKV("berth.demo", "loaded"); err == nil {
 			return nil
 		}
