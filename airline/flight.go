@@ -213,7 +213,10 @@ func (s *Service) GetFlightBySchedule(ctx context.Context, departureAirportCode,
 		case "ge":
 			q.DepartureFrom = d
 		case "gt":
-			q.DepartureFrom = d + "\x00"
+			// strictly after: filter out equality after the range read (a
+			// bound ending in a NUL byte is refused by PostgreSQL)
+			q.DepartureFrom = d
+			extra["departureDate"] = &Cond{Ne: d}
 		case "le":
 			q.DepartureTo = d
 		case "lt":

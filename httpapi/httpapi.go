@@ -33,6 +33,9 @@ type Config struct {
 	MaxBody int64
 	// Ready reports whether berth can serve (the database answers).
 	Ready func(ctx context.Context) error
+	// RateLimit limits requests per client address and per identity
+	// (ratelimit.go). The zero value: no limits.
+	RateLimit RateLimit
 }
 
 // New returns berth's HTTP handler.
@@ -75,7 +78,9 @@ func New(cfg Config) http.Handler {
 		WriteError(w, berth.Errorf(berth.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
 	})
 	var h http.Handler = mux
+	h = limitByIdentity(newLimiter(cfg.RateLimit.PerIdentity, cfg.RateLimit.Burst, cfg.RateLimit.MaxKeys, cfg.Clock.Now), h)
 	h = authenticate(cfg, h)
+	h = limitByIP(newLimiter(cfg.RateLimit.PerIP, cfg.RateLimit.Burst, cfg.RateLimit.MaxKeys, cfg.Clock.Now), cfg.RateLimit.ClientIPHeader, h)
 	h = limitBody(cfg.MaxBody, h)
 	h = observe(cfg, mux, h)
 	return h
@@ -148,12 +153,24 @@ func observe(cfg Config, mux *http.ServeMux, next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := cfg.Clock.Now().Sub(start)
-			cfg.Metrics.ObserveHTTP(r.Method, route, sw.status, d)
+			cfg.Metrics.ObserveHTTP(metricMethod(r.Method), route, sw.status, d)
 			cfg.Logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 				"duration_ms", float64(d.Microseconds())/1000)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
+}
+
+// metricMethod is the method label of a request's metrics: a standard
+// method, or OTHER. The method is the client's choice, and each distinct
+// label value would be a new series kept in memory for good.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 func limitBody(n int64, next http.Handler) http.Handler {

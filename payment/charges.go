@@ -2,7 +2,10 @@ package payment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth"
 )
@@ -14,7 +17,14 @@ import (
 type Charges struct {
 	store    berth.Store
 	provider Provider
+	// AuthorizeTimeout bounds Create's call to the provider, the one
+	// provider call made while a client waits (the saga's calls have its
+	// action timeout). Defaults to DefaultAuthorizeTimeout.
+	AuthorizeTimeout time.Duration
 }
+
+// DefaultAuthorizeTimeout is the default of Charges.AuthorizeTimeout.
+const DefaultAuthorizeTimeout = 10 * time.Second
 
 // NewCharges returns the charge service.
 func NewCharges(s berth.Store, p Provider) *Charges { return &Charges{store: s, provider: p} }
@@ -45,6 +55,11 @@ func (c *Charges) Create(ctx context.Context, amount int64, currency, token, ide
 	ch := &berth.Charge{ID: "ch_" + strings.ReplaceAll(berth.NewID(), "-", ""), Customer: a.Subject, Amount: amount, Currency: currency}
 	key := "authorize:" + ch.ID
 	if idempotencyKey != "" {
+		// The id derives from the customer and key, so that two concurrent
+		// requests with the same key cannot record two charges for one
+		// authorization (which would pay for two bookings with one capture).
+		sum := sha256.Sum256([]byte(a.Subject + "\x00" + idempotencyKey))
+		ch.ID = "ch_" + hex.EncodeToString(sum[:16])
 		// The same customer and key: the same charge.
 		key = "authorize:" + a.Subject + ":" + idempotencyKey
 		var existing *berth.Charge
@@ -57,12 +72,18 @@ func (c *Charges) Create(ctx context.Context, amount int64, currency, token, ide
 			return err
 		})
 		if err == nil {
-			return existing, nil
+			return replay(existing, amount, currency)
 		} else if berth.ErrorCode(err) != berth.ENOTFOUND {
 			return nil, err
 		}
 	}
-	ref, err := c.provider.Authorize(ctx, AuthorizeRequest{Key: key, Token: token, Amount: amount, Currency: currency})
+	timeout := c.AuthorizeTimeout
+	if timeout <= 0 {
+		timeout = DefaultAuthorizeTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	ref, err := c.provider.Authorize(actx, AuthorizeRequest{Key: key, Token: token, Amount: amount, Currency: currency})
+	cancel()
 	if err != nil && !berth.IsBusiness(err) {
 		return nil, berth.Errorf(berth.EUNAVAILABLE, "the payment provider is unavailable; try again")
 	}
@@ -79,6 +100,13 @@ func (c *Charges) Create(ctx context.Context, amount int64, currency, token, ide
 		}
 		return nil
 	}); uerr != nil {
+		if idempotencyKey != "" && berth.ErrorCode(uerr) == berth.ECONFLICT {
+			// A concurrent request with the same key recorded it first.
+			var existing *berth.Charge
+			if c.store.View(ctx, func(tx berth.Tx) (err error) { existing, err = tx.GetCharge(ch.ID); return err }) == nil {
+				return replay(existing, amount, currency)
+			}
+		}
 		return nil, uerr
 	}
 	if err != nil {
@@ -119,4 +147,22 @@ func (c *Charges) Undo(ctx context.Context, key string, ch *berth.Charge, captur
 		return "", 0, err
 	}
 	return berth.ChargeRefunded, captured, nil
+}
+
+// replay answers a createCharge whose idempotency key names an existing
+// charge: the same charge for the same request; CONFLICT for another
+// amount or currency; the provider's refusal again for a charge that
+// failed (not the FAILED charge as if it had been authorized).
+func replay(ch *berth.Charge, amount int64, currency string) (*berth.Charge, error) {
+	switch {
+	case ch.Amount != amount || ch.Currency != currency:
+		return nil, berth.Errorf(berth.ECONFLICT, "this idempotency key was used for a charge of %d %s", ch.Amount, ch.Currency)
+	case ch.Status == berth.ChargeFailed:
+		code := ch.FailureCode
+		if code == "" {
+			code = berth.EPAYMENTDECLINED
+		}
+		return nil, berth.Errorf(code, "the payment provider refused this charge (%s); use another idempotency key to try again", code)
+	}
+	return ch, nil
 }
