@@ -109,6 +109,10 @@ func (s *Service) UpdateBooking(ctx context.Context, id string, p AdminBookingPa
 				if _, err := tx.Release(adminHold(b.ID)); err != nil {
 					return err
 				}
+				// The seat is free again: its ticket must not stay BOOKED.
+				if err := cancelTickets(tx, b.ID); err != nil {
+					return err
+				}
 			default:
 				return berth.Errorf(berth.EINVALID, "status can be set to CONFIRMED or CANCELLED")
 			}

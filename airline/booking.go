@@ -104,6 +104,18 @@ func (s *Service) ProcessBooking(ctx context.Context, req BookingRequest) (*bert
 		out = b
 		return nil
 	})
+	if err != nil && req.IdempotencyKey != "" && berth.ErrorCode(err) == berth.ECONFLICT {
+		// A concurrent request with the same key committed first (on
+		// PostgreSQL both can pass the key lookup): answer as a replay.
+		var b *berth.Booking
+		verr := s.cfg.Store.View(ctx, func(tx berth.Tx) (err error) {
+			b, err = tx.GetBookingByIdempotencyKey(a.Subject, req.IdempotencyKey)
+			return err
+		})
+		if verr == nil && b.ResourceID == req.FlightID && b.PaymentToken == req.PaymentToken {
+			return b, nil
+		}
+	}
 	if err != nil {
 		return nil, s.invalid(err)
 	}
@@ -209,7 +221,11 @@ func (s *Service) GetBookingByStatus(ctx context.Context, customer string, key *
 		case key.Le != nil:
 			q.StatusTo = *key.Le
 		case key.Gt != nil:
-			q.StatusFrom = *key.Gt + "\x00"
+			// strictly above: filter out equality after the range read (a
+			// bound ending in a NUL byte is refused by PostgreSQL)
+			q.StatusFrom = *key.Gt
+			gt := *key.Gt
+			filter = &Filter{And: []*Filter{filter}, Fields: map[string]*Cond{"status": {Ne: gt}}}
 		case key.Lt != nil:
 			// strictly below: filter out equality after the range read
 			q.StatusTo = *key.Lt
@@ -265,8 +281,12 @@ func (s *Service) CancelBooking(ctx context.Context, id string) (*berth.Booking,
 		} else if berth.ErrorCode(err) != berth.ENOTFOUND {
 			return err
 		}
+		hold := b.ExecutionID + ":seat"
+		if b.PaymentToken == adminHold(b.ID) {
+			hold = adminHold(b.ID) // made by createBooking: its own hold, no charge
+		}
 		st := BookingState{BookingID: b.ID, FlightID: b.ResourceID, ChargeID: b.PaymentToken, Customer: b.Customer, Price: b.Price,
-			Currency: b.Currency, HoldKey: b.ExecutionID + ":seat"}
+			Currency: b.Currency, HoldKey: hold}
 		_, err := s.cancel.Start(tx, st, saga.StartOptions{ID: xid, Correlation: b.ID, Input: map[string]any{"bookingId": b.ID,
 			"requestedBy": berth.ActorFromContext(ctx).Subject}})
 		return err

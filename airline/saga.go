@@ -170,6 +170,9 @@ func (s *Service) confirmBooking(ctx context.Context, tx berth.Tx, r *run) error
 // refundCall gives the money back: void if only authorized, refund if
 // captured (also when the capture happened but its reply was lost).
 func (s *Service) refundCall(ctx context.Context, r *run) error {
+	if r.State.ChargeID == adminHold(r.State.BookingID) {
+		return nil // made by createBooking: nothing was paid
+	}
 	ch, err := s.charge(ctx, r.State.ChargeID)
 	if err != nil {
 		return err
@@ -183,6 +186,9 @@ func (s *Service) refundCall(ctx context.Context, r *run) error {
 }
 
 func (s *Service) refundTx(ctx context.Context, tx berth.Tx, r *run) error {
+	if r.State.ChargeID == adminHold(r.State.BookingID) {
+		return nil // made by createBooking: nothing was paid
+	}
 	ch, err := tx.GetCharge(r.State.ChargeID)
 	if err != nil {
 		return err
@@ -221,7 +227,12 @@ func (s *Service) cancelBookingTx(ctx context.Context, tx berth.Tx, r *run) erro
 	if err := tx.UpdateBooking(b); err != nil {
 		return err
 	}
-	tickets, err := tx.ListTickets(b.ID)
+	return cancelTickets(tx, b.ID)
+}
+
+// cancelTickets marks the booking's BOOKED tickets CANCELED.
+func cancelTickets(tx berth.Tx, bookingID string) error {
+	tickets, err := tx.ListTickets(bookingID)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,11 @@ type Config struct {
 	Client *http.Client // defaults to one with a 10s timeout
 	Clock  berth.Clock
 	Retry  saga.RetryPolicy // defaults: 8 attempts, 1s doubling to 5m
+	// MaxInFlight bounds the deliveries running at once in this process
+	// (default 4). A delivery over it fails at once (UNAVAILABLE) and waits
+	// for its retry, so that slow or hanging receivers hold at most this
+	// many of the saga engine's workers and bookings keep moving.
+	MaxInFlight int
 	// OnResult, if set, is told of every delivery attempt (for metrics).
 	OnResult func(ok bool)
 }
@@ -63,9 +68,19 @@ func Register(e *saga.Engine, bus *saga.Bus, cfg Config) {
 	if cfg.Retry.MaxAttempts == 0 {
 		cfg.Retry = saga.RetryPolicy{MaxAttempts: 8, Initial: time.Second, Max: 5 * time.Minute}
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 4
+	}
+	inFlight := make(chan struct{}, cfg.MaxInFlight)
 	def := &saga.Definition[Delivery]{Name: "webhook.deliver", Steps: []saga.Step[Delivery]{{
 		Action: saga.Action[Delivery]{Name: "Deliver Webhook", Retry: cfg.Retry, Timeout: 12 * time.Second,
 			Call: func(ctx context.Context, r *saga.Run[Delivery]) error {
+				select {
+				case inFlight <- struct{}{}:
+					defer func() { <-inFlight }()
+				default:
+					return berth.Errorf(berth.EUNAVAILABLE, "%d webhook deliveries are in flight already; this one waits for its retry", cap(inFlight))
+				}
 				err := deliver(ctx, cfg, r.State, r.Execution.ID)
 				if cfg.OnResult != nil {
 					cfg.OnResult(err == nil)

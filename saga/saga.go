@@ -34,7 +34,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.Multiplier = 2
 	}
 	if p.Jitter < 0 || p.Jitter >= 1 {
-		p.Jitter = 0
+		p.Jitter = -1 // off; stays off when the defaults are applied again (Backoff)
 	} else if p.Jitter == 0 {
 		p.Jitter = 0.2
 	}
@@ -49,7 +49,9 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 		d *= p.Multiplier
 	}
 	d = min(d, float64(p.Max))
-	d *= 1 + p.Jitter*(2*rand.Float64()-1)
+	if p.Jitter > 0 {
+		d *= 1 + p.Jitter*(2*rand.Float64()-1)
+	}
 	return time.Duration(d)
 }
 

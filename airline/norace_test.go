@@ -1,0 +1,5 @@
+//go:build !race
+
+package airline_test
+
+const raceEnabled = false
