@@ -30,5 +30,14 @@ generate: ## regenerate the GraphQL code (gqlgen)
 assets: ## rebuild the embedded GraphiQL assets (needs npm)
 	bash web/graphiql/build.sh
 
-bench: ## run the Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+BENCHFLAGS ?=
+bench: ## run the Go benchmarks (BENCHFLAGS='-benchtime 2000x -count 3'; PostgreSQL too with BERTH_TEST_DATABASE_URL); load tests: docs/PERFORMANCE.md
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./...
+
+CHAOS_RESTARTS ?= 50
+CHAOS_CHECKS ?= 2000
+.PHONY: chaos
+chaos: ## long reliability run: kill -9 x$(CHAOS_RESTARTS) under load, $(CHAOS_CHECKS) state-machine cases, the fault table (docs/RELIABILITY.md)
+	BERTH_CHAOS_RESTARTS=$(CHAOS_RESTARTS) $(GO) test -count=1 -timeout 60m -v -run 'TestChaosKill9' ./cmd/berth/
+	BERTH_TEST_DATABASE_URL='$(PG_URL)' $(GO) test -count=1 -timeout 60m -v -run 'TestBookingStateMachine|TestFaultTable$$|TestProviderOutage' ./airline/ \
+		-rapid.checks=$(CHAOS_CHECKS) -rapid.steps=60

@@ -39,6 +39,7 @@ Usage:
   berth apikey  create --name NAME [--ttl 720h] | list | revoke ID                API keys for public reads
   berth payments heal CHARGE_ID...                                                clear simulated payment faults
   berth migrate [--data DIR | --database URL]                                     apply database migrations
+  berth bench   --scenario flash-sale|spread [--target URL] [--json FILE]         measure throughput and latency
   berth version
 
 Run "berth COMMAND --help" for the flags of a command. Every flag may also be
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPayments(ctx, rest, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", version)
 		return nil

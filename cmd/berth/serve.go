@@ -70,7 +70,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	oidcAudience := fs.String("oidc-audience", "", "audience (client id) required in external tokens")
 	oidcGroups := fs.String("oidc-groups-claim", "groups", "claim holding the groups in external tokens (Cognito: cognito:groups)")
 	oidcJWKS := fs.String("oidc-jwks-url", "", "key set URL of the external issuer (default: from its discovery document)")
+	var limits httpapi.RateLimit
+	fs.Float64Var(&limits.PerIP, "rate-limit-ip", 0, "requests per second allowed to one client address, 0 = no limit (429 over it; docs/SECURITY.md)")
+	fs.Float64Var(&limits.PerIdentity, "rate-limit-identity", 0, "requests per second allowed to one token subject or API key, 0 = no limit")
+	fs.IntVar(&limits.Burst, "rate-burst", 0, "requests a rate limit lets through at once after a quiet spell (0 = twice the rate)")
+	fs.StringVar(&limits.ClientIPHeader, "client-ip-header", "", "header holding the client address set by a trusted reverse proxy (X-Forwarded-For, X-Real-IP); default: the connection's address")
+	maxDepth := fs.Int("graphql-max-depth", graphql.DefaultMaxDepth, "deepest nesting of fields a GraphQL operation may have")
+	maxComplexity := fs.Int("graphql-max-complexity", graphql.DefaultMaxComplexity, "highest cost a GraphQL operation may have (a page costs its limit times its selection)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := limits.Validate(); err != nil {
 		return err
 	}
 	log := newLogger(stderr, *logLevel)
@@ -124,8 +134,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	gql := graphql.NewHandler(graphql.Config{Airline: air, Store: s, Issuer: issuer, TokenTTL: *tokenTTL, Logger: log})
+	gql := graphql.NewHandler(graphql.Config{Airline: air, Store: s, Issuer: issuer, TokenTTL: *tokenTTL, Logger: log,
+		MaxDepth: *maxDepth, MaxComplexity: *maxComplexity})
 	handler := httpapi.New(httpapi.Config{Store: s, Verifier: verifier, Issuer: issuer, GraphQL: gql, Metrics: m, Logger: log, Clock: clock,
+		RateLimit: limits,
 		Ready: func(ctx context.Context) error {
 			return s.View(ctx, func(tx berth.Tx) error { _, err := tx.NextDue(); return err })
 		}})
