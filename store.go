@@ -79,6 +79,12 @@ type EventQuery struct {
 type Tx interface {
 	Now() time.Time // the store clock's time, fixed for the transaction
 
+	// Savepoint runs fn inside a savepoint of the transaction: if fn
+	// returns an error (or panics), fn's writes are undone, the
+	// transaction carries on without them, and the error is returned.
+	// A failed statement inside fn does not doom the transaction.
+	Savepoint(fn func() error) error
+
 	// Accounts and API keys.
 	CreateAccount(a *Account) error // CONFLICT with "username already exists" / "email already exists"
 	GetAccount(id string) (*Account, error)

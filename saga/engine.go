@@ -212,10 +212,10 @@ func (e *Engine) process(ctx context.Context, x *berth.Execution) {
 	d := e.defs[x.Definition]
 	e.mu.RUnlock()
 	if d == nil {
-		err := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
+		err := e.commit(ctx, x, mutation(func(n *berth.Execution, h *history) {
 			n.Status, n.Error, n.LeaseOwner, n.LeaseUntil = berth.ExecutionDead, "INTERNAL: unknown saga definition "+x.Definition, "", time.Time{}
 			h.add(berth.HistExecutionDead, "", 0, "", n.Error)
-		})
+		}))
 		if err != nil {
 			log.Error("could not dead-letter an execution of an unknown definition", "err", err)
 		} else {
@@ -248,23 +248,24 @@ type history struct {
 }
 
 func (h *history) add(t berth.HistoryType, state string, attempt int, detail, errText string) {
-	h.entries = append(h.entries, &berth.HistoryEntry{ExecutionID: h.id, Type: t, State: state, Attempt: attempt, Detail: detail, Error: errText, At: h.at})
+	h.addAt(h.at, t, state, attempt, detail, errText)
 }
 
-// commit writes the change that mutate makes to a copy of x, with the
-// history entries, after running txFn in the same transaction. It returns
-// the updated execution; errLeaseLost if another runner changed it.
-func (e *Engine) commit(ctx context.Context, x *berth.Execution, txFn func(berth.Tx, *berth.Execution) error, mutate func(*berth.Execution, *history)) error {
+func (h *history) addAt(at time.Time, t berth.HistoryType, state string, attempt int, detail, errText string) {
+	h.entries = append(h.entries, &berth.HistoryEntry{ExecutionID: h.id, Type: t, State: state, Attempt: attempt, Detail: detail, Error: errText, At: at})
+}
+
+// commit runs change on a copy of x in one transaction and writes the
+// copy, with the history entries change added. It returns errLeaseLost if
+// another runner changed the execution meanwhile.
+func (e *Engine) commit(ctx context.Context, x *berth.Execution, change func(tx berth.Tx, n *berth.Execution, h *history) error) error {
 	var out berth.Execution
 	err := e.cfg.Store.Update(ctx, func(tx berth.Tx) error {
 		n := *x
-		if txFn != nil {
-			if err := txFn(tx, &n); err != nil {
-				return err
-			}
-		}
 		h := &history{id: x.ID, at: tx.Now()}
-		mutate(&n, h)
+		if err := change(tx, &n, h); err != nil {
+			return err
+		}
 		if err := tx.UpdateExecution(&n); err != nil {
 			if berth.ErrorCode(err) == berth.ECONFLICT {
 				return errLeaseLost
@@ -284,6 +285,14 @@ func (e *Engine) commit(ctx context.Context, x *berth.Execution, txFn func(berth
 	return nil
 }
 
+// mutation adapts a change that only edits the execution to commit.
+func mutation(mutate func(n *berth.Execution, h *history)) func(berth.Tx, *berth.Execution, *history) error {
+	return func(_ berth.Tx, n *berth.Execution, h *history) error {
+		mutate(n, h)
+		return nil
+	}
+}
+
 // current returns the action x is at, or nil when the phase is complete.
 func current(d *definition, x *berth.Execution) *action {
 	list := d.steps
@@ -300,35 +309,31 @@ func errText(err error) string {
 	return berth.ErrorCode(err) + ": " + berth.ErrorMessage(err)
 }
 
+// maxFused bounds how many actions one transaction runs.
+const maxFused = 16
+
 // step performs one action of x (or a phase transition) and commits it.
+// The local actions that follow it (Tx without Call), and the end of the
+// phase, are run in the same transaction, each inside a savepoint: the
+// result is the one of running them one by one, with one commit instead of
+// one per action.
 func (e *Engine) step(ctx context.Context, d *definition, x *berth.Execution) (*berth.Execution, error) {
 	now := e.cfg.Clock.Now()
 	a := current(d, x)
-	lease := func(n *berth.Execution, at time.Time) { n.LeaseUntil = at.Add(e.cfg.Lease) }
 
 	// Phase complete: finish.
 	if a == nil {
-		err := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
-			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
-			if n.Phase == berth.PhaseForward {
-				n.Status = berth.ExecutionSucceeded
-				h.add(berth.HistExecutionSucceeded, "", 0, "", "")
-			} else {
-				n.Status = berth.ExecutionFailed
-				h.add(berth.HistExecutionFailed, "", 0, "", n.Error)
-			}
-		})
-		return x, err
+		return x, e.commit(ctx, x, mutation(e.finish))
 	}
 
 	// The hold expired before the point of no return: compensate.
-	if x.Phase == berth.PhaseForward && !a.noCompensate && !x.Deadline.IsZero() && now.After(x.Deadline) {
-		err := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
+	if expired(a, x, now) {
+		err := e.commit(ctx, x, mutation(func(n *berth.Execution, h *history) {
 			n.Error = berth.ETIMEOUT + ": the hold expired before the booking completed"
 			h.add(berth.HistStateFailed, a.name, n.Attempt, "deadline passed", n.Error)
 			e.startCompensation(n, h, a)
-			lease(n, h.at)
-		})
+			e.lease(n, h.at)
+		}))
 		return x, err
 	}
 
@@ -347,33 +352,20 @@ func (e *Engine) step(ctx context.Context, d *definition, x *berth.Execution) (*
 		}
 	}
 	if err == nil {
-		err = e.commit(ctx, x, func(tx berth.Tx, n *berth.Execution) error {
-			if a.tx == nil {
-				n.State = state
-				return nil
-			}
-			withCall := *n
-			withCall.State = state
-			st, err := safeTx(ctx, a, tx, &withCall)
-			if err != nil {
+		var done []fused
+		err = e.commit(ctx, x, func(tx berth.Tx, n *berth.Execution, h *history) error {
+			done = done[:0]
+			n.State = state
+			if err := e.apply(ctx, tx, a, n, h, started); err != nil {
 				return err
 			}
-			n.State = st
-			return nil
-		}, func(n *berth.Execution, h *history) {
-			h.add(berth.HistStateEntered, a.name, n.Attempt+1, "", "")
-			h.entries[0].At = started
-			h.add(berth.HistStateSucceeded, a.name, n.Attempt+1, "", "")
-			if n.Phase == berth.PhaseCompensating {
-				h.entries[1].Type = berth.HistCompensated
-			}
-			n.Step++
-			n.Attempt = 0
-			n.NextRunAt = h.at
-			lease(n, h.at)
+			done = append(done, fused{a: a, phase: n.Phase, started: started})
+			return e.fuse(ctx, tx, d, n, h, &done)
 		})
 		if err == nil {
-			e.observe(d, x, a, "succeeded", "", started)
+			for _, f := range done {
+				e.observe(d, f.phase, f.a, f.outcome, f.code, f.started)
+			}
 			return x, nil
 		}
 		if errors.Is(err, errLeaseLost) {
@@ -382,46 +374,160 @@ func (e *Engine) step(ctx context.Context, d *definition, x *berth.Execution) (*
 	}
 
 	// The action failed: retry, compensate or dead-letter.
-	attempt := x.Attempt + 1
-	business := berth.IsBusiness(err) || ctx.Err() == nil && errors.Is(err, errPermanent)
-	exhausted := business || attempt >= a.retry.MaxAttempts
-	outcome := "retry"
-	if exhausted {
-		outcome = "failed"
-	}
-	e.observe(d, x, a, outcome, berth.ErrorCode(err), started)
+	outcome := e.outcome(ctx, a, x.Attempt+1, err)
+	e.observe(d, x.Phase, a, outcome, berth.ErrorCode(err), started)
 	if berth.ErrorCode(err) == berth.EINTERNAL {
-		e.cfg.Logger.Warn("saga action failed", "execution_id", x.ID, "state", a.name, "attempt", attempt, "err", err)
+		e.cfg.Logger.Warn("saga action failed", "execution_id", x.ID, "state", a.name, "attempt", x.Attempt+1, "err", err)
 	}
-	cerr := e.commit(ctx, x, nil, func(n *berth.Execution, h *history) {
-		h.add(berth.HistStateEntered, a.name, attempt, "", "")
-		h.entries[0].At = started
-		switch {
-		case !exhausted:
-			delay := a.retry.Backoff(attempt)
-			h.add(berth.HistStateRetried, a.name, attempt, "retry in "+delay.Round(time.Millisecond).String(), errText(err))
-			n.Attempt = attempt
-			n.NextRunAt = h.at.Add(delay)
-			if n.Phase == berth.PhaseForward && !a.noCompensate && !n.Deadline.IsZero() && n.NextRunAt.After(n.Deadline) {
-				n.NextRunAt = n.Deadline.Add(time.Millisecond) // compensate as soon as the hold expires
-			}
-			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
-		case n.Phase == berth.PhaseForward && !a.noCompensate:
-			n.Error = errText(err)
-			h.add(berth.HistStateFailed, a.name, attempt, "", n.Error)
-			e.startCompensation(n, h, a)
-			lease(n, h.at)
-		default:
-			n.Error = errText(err)
-			h.add(berth.HistStateFailed, a.name, attempt, "", n.Error)
-			h.add(berth.HistExecutionDead, a.name, attempt, "needs an operator: fix the cause, then redrive", n.Error)
-			n.Status = berth.ExecutionDead
-			n.Attempt = attempt
-			n.LeaseOwner, n.LeaseUntil = "", time.Time{}
-		}
-	})
+	cerr := e.commit(ctx, x, mutation(func(n *berth.Execution, h *history) {
+		e.fail(ctx, a, n, h, started, err)
+	}))
 	return x, cerr
 }
+
+// fused is an action run by one step's transaction, for metrics.
+type fused struct {
+	a             *action
+	phase         berth.Phase
+	outcome, code string
+	started       time.Time
+}
+
+// fuse runs, in tx, the local actions that follow the one just applied to
+// n, until one needs the outside world (a Call), the phase ends (then it
+// finishes it), the hold expires, or an action fails (then its failure is
+// recorded as a separate step would record it).
+func (e *Engine) fuse(ctx context.Context, tx berth.Tx, d *definition, n *berth.Execution, h *history, done *[]fused) error {
+	(*done)[0].outcome = "succeeded"
+	for range maxFused {
+		b := current(d, n)
+		if b == nil {
+			e.finish(n, h)
+			return nil
+		}
+		if b.call != nil || b.tx == nil || expired(b, n, h.at) {
+			return nil
+		}
+		var bErr error
+		err := tx.Savepoint(func() error {
+			bErr = e.apply(ctx, tx, b, n, h, h.at)
+			return bErr
+		})
+		if err == nil {
+			*done = append(*done, fused{a: b, phase: n.Phase, outcome: "succeeded", started: h.at})
+			continue
+		}
+		if err != bErr {
+			return err // the savepoint could not be undone: nothing commits
+		}
+		if errors.Is(err, errLeaseLost) || !isCoded(err) {
+			// Not the action's verdict (the database's trouble): leave the
+			// action to a step of its own.
+			return nil
+		}
+		outcome := e.outcome(ctx, b, n.Attempt+1, err)
+		*done = append(*done, fused{a: b, phase: n.Phase, outcome: outcome, code: berth.ErrorCode(err), started: h.at})
+		phase := n.Phase
+		e.fail(ctx, b, n, h, h.at, err)
+		if phase == n.Phase || n.Status != berth.ExecutionRunning {
+			return nil // a retry later, or dead
+		}
+		// The compensation started: its local actions follow at once.
+	}
+	return nil
+}
+
+// isCoded reports whether err carries a berth error code of its own.
+func isCoded(err error) bool {
+	var be *berth.Error
+	return errors.As(err, &be)
+}
+
+// apply runs a's Tx (if any) on n in tx and records a's success.
+func (e *Engine) apply(ctx context.Context, tx berth.Tx, a *action, n *berth.Execution, h *history, started time.Time) error {
+	if a.tx != nil {
+		in := *n
+		st, err := safeTx(ctx, a, tx, &in)
+		if err != nil {
+			return err
+		}
+		n.State = st
+	}
+	h.addAt(started, berth.HistStateEntered, a.name, n.Attempt+1, "", "")
+	done := berth.HistStateSucceeded
+	if n.Phase == berth.PhaseCompensating {
+		done = berth.HistCompensated
+	}
+	h.add(done, a.name, n.Attempt+1, "", "")
+	n.Step++
+	n.Attempt = 0
+	n.NextRunAt = h.at
+	e.lease(n, h.at)
+	return nil
+}
+
+// outcome classifies a failed attempt for metrics: "retry" or "failed".
+func (e *Engine) outcome(ctx context.Context, a *action, attempt int, err error) string {
+	if e.exhausted(ctx, a, attempt, err) {
+		return "failed"
+	}
+	return "retry"
+}
+
+func (e *Engine) exhausted(ctx context.Context, a *action, attempt int, err error) bool {
+	business := berth.IsBusiness(err) || ctx.Err() == nil && errors.Is(err, errPermanent)
+	return business || attempt >= a.retry.MaxAttempts
+}
+
+// fail records a failed attempt of a on n: a retry later, the start of
+// the compensation, or the dead-letter queue.
+func (e *Engine) fail(ctx context.Context, a *action, n *berth.Execution, h *history, started time.Time, err error) {
+	attempt := n.Attempt + 1
+	h.addAt(started, berth.HistStateEntered, a.name, attempt, "", "")
+	switch {
+	case !e.exhausted(ctx, a, attempt, err):
+		delay := a.retry.Backoff(attempt)
+		h.add(berth.HistStateRetried, a.name, attempt, "retry in "+delay.Round(time.Millisecond).String(), errText(err))
+		n.Attempt = attempt
+		n.NextRunAt = h.at.Add(delay)
+		if n.Phase == berth.PhaseForward && !a.noCompensate && !n.Deadline.IsZero() && n.NextRunAt.After(n.Deadline) {
+			n.NextRunAt = n.Deadline.Add(time.Millisecond) // compensate as soon as the hold expires
+		}
+		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+	case n.Phase == berth.PhaseForward && !a.noCompensate:
+		n.Error = errText(err)
+		h.add(berth.HistStateFailed, a.name, attempt, "", n.Error)
+		e.startCompensation(n, h, a)
+		e.lease(n, h.at)
+	default:
+		n.Error = errText(err)
+		h.add(berth.HistStateFailed, a.name, attempt, "", n.Error)
+		h.add(berth.HistExecutionDead, a.name, attempt, "needs an operator: fix the cause, then redrive", n.Error)
+		n.Status = berth.ExecutionDead
+		n.Attempt = attempt
+		n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+	}
+}
+
+// finish ends an execution whose phase is complete.
+func (e *Engine) finish(n *berth.Execution, h *history) {
+	n.LeaseOwner, n.LeaseUntil = "", time.Time{}
+	if n.Phase == berth.PhaseForward {
+		n.Status = berth.ExecutionSucceeded
+		h.add(berth.HistExecutionSucceeded, "", 0, "", "")
+	} else {
+		n.Status = berth.ExecutionFailed
+		h.add(berth.HistExecutionFailed, "", 0, "", n.Error)
+	}
+}
+
+// expired reports whether x's hold expired before a, a step that can still
+// be compensated.
+func expired(a *action, x *berth.Execution, now time.Time) bool {
+	return x.Phase == berth.PhaseForward && !a.noCompensate && !x.Deadline.IsZero() && now.After(x.Deadline)
+}
+
+func (e *Engine) lease(n *berth.Execution, at time.Time) { n.LeaseUntil = at.Add(e.cfg.Lease) }
 
 func (e *Engine) startCompensation(n *berth.Execution, h *history, failed *action) {
 	n.Phase = berth.PhaseCompensating
@@ -431,9 +537,9 @@ func (e *Engine) startCompensation(n *berth.Execution, h *history, failed *actio
 	h.add(berth.HistCompensationStarted, "", 0, "", n.Error)
 }
 
-func (e *Engine) observe(d *definition, x *berth.Execution, a *action, outcome, code string, started time.Time) {
+func (e *Engine) observe(d *definition, phase berth.Phase, a *action, outcome, code string, started time.Time) {
 	if e.cfg.OnStep != nil {
-		e.cfg.OnStep(StepResult{Definition: d.name, Step: a.name, Phase: x.Phase, Outcome: outcome, Code: code, Duration: e.cfg.Clock.Now().Sub(started)})
+		e.cfg.OnStep(StepResult{Definition: d.name, Step: a.name, Phase: phase, Outcome: outcome, Code: code, Duration: e.cfg.Clock.Now().Sub(started)})
 	}
 }
 

@@ -316,14 +316,15 @@ func OnLoyalty(kind berth.LoyaltyKind) func(Call) bool {
 }
 
 // OnStepCommit matches the commit that records step (0-based) of phase of
-// an execution of definition as done: the step's effects and the move to
-// the next step. Failing it is a crash after the step's outside-world call
-// and before its commit.
+// an execution of definition as done: the step's effects and the move past
+// it (the engine may commit the local steps after it, and the end of the
+// execution, in the same transaction). Failing it is a crash after the
+// step's outside-world call and before its commit. Inject it before the
+// execution reaches the step: the first commit past the step matches.
 func OnStepCommit(definition string, phase berth.Phase, step int) func(Call) bool {
 	return func(c Call) bool {
 		x, ok := c.Arg.(*berth.Execution)
-		return c.Method == "UpdateExecution" && ok && x.Definition == definition && x.Phase == phase &&
-			x.Step == step+1 && x.Attempt == 0 && x.Status == berth.ExecutionRunning
+		return c.Method == "UpdateExecution" && ok && x.Definition == definition && x.Phase == phase && x.Step > step
 	}
 }
 
