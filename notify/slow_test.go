@@ -26,6 +26,8 @@ import (
 type flaky struct {
 	mode      atomic.Int32 // modeUp, modeDown, modeHang
 	requests  atomic.Int64
+	hanging   atomic.Int64 // requests hanging now
+	maxHung   atomic.Int64 // the most requests hanging at once
 	mu        sync.Mutex
 	delivered map[string]int // delivery id → times received while up
 	release   chan struct{}  // closed at the end: hanging requests return
@@ -46,6 +48,10 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case modeHang:
+		n := f.hanging.Add(1)
+		defer f.hanging.Add(-1)
+		for m := f.maxHung.Load(); n > m && !f.maxHung.CompareAndSwap(m, n); m = f.maxHung.Load() {
+		}
 		select {
 		case <-r.Context().Done():
 		case <-f.release:
@@ -204,11 +210,12 @@ func TestHangingReceiverDoesNotStarveSagas(t *testing.T) {
 	t.Logf("probe sagas: p50 %s, p99 %s with the receiver up; p50 %s, p99 %s while it hangs (client timeout %s); goroutines %d → at most %d",
 		before[len(before)/2], before[len(before)*99/100], during[len(during)/2], during[len(during)*99/100], clientTimeout, base, maxG)
 	// Without the limit the 8 workers spend 40 deliveries × 3 attempts × 2 s
-	// = 30 s hanging, and the probes wait for them. With it they are only
-	// slowed by the bounced deliveries' commits (more so on a loaded
-	// machine under the race detector).
-	if p99 := during[len(during)*99/100]; p99 >= 5*time.Second {
-		t.Errorf("sagas waited behind hanging webhook deliveries: p99 %s", p99)
+	// = 30 s hanging, and the probes wait for them. With it at most
+	// MaxInFlight (4) workers hang at once and every probe ends (saga.Wait
+	// above fails the test after 20 s); the probes' latency is logged, not
+	// asserted: it depends on the machine's load.
+	if got := r.rcv.maxHung.Load(); got > 4 {
+		t.Errorf("%d deliveries hung at once, more than MaxInFlight (4)", got)
 	}
 	if maxG > base+80 {
 		t.Errorf("goroutines piled up: %d at the start, %d during the outage", base, maxG)
