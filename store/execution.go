@@ -2,6 +2,10 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -117,17 +121,56 @@ func (t *tx) CountExecutions(status berth.ExecutionStatus) (int, error) {
 }
 
 func (t *tx) AppendHistory(entries ...*berth.HistoryEntry) error {
-	for _, e := range entries {
-		if e.At.IsZero() {
-			e.At = t.now
+	// One INSERT for all the entries (a saga step writes two to six). Both
+	// dialects number the rows of one INSERT in the order of its VALUES, so
+	// the sorted sequence numbers belong to the entries in order.
+	for len(entries) > 0 {
+		batch := entries[:min(len(entries), maxHistoryBatch)]
+		entries = entries[len(batch):]
+		var q strings.Builder
+		q.WriteString("INSERT INTO history (execution_id, type, state, attempt, detail, error, at) VALUES ")
+		args := make([]any, 0, 7*len(batch))
+		for i, e := range batch {
+			if e.At.IsZero() {
+				e.At = t.now
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			args = append(args, e.ExecutionID, string(e.Type), e.State, e.Attempt, e.Detail, e.Error, micros(e.At))
 		}
-		if err := t.queryRow(`INSERT INTO history (execution_id, type, state, attempt, detail, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING seq`, e.ExecutionID, string(e.Type), e.State, e.Attempt, e.Detail, e.Error, micros(e.At)).Scan(&e.Seq); err != nil {
+		q.WriteString(" RETURNING seq")
+		rows, err := t.query(q.String(), args...)
+		if err != nil {
+			return err
+		}
+		seqs := make([]int64, 0, len(batch))
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return t.db.dialect.classify(err)
+			}
+			seqs = append(seqs, seq)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return t.db.dialect.classify(err)
+		}
+		if len(seqs) != len(batch) {
+			return fmt.Errorf("store: history insert returned %d rows for %d entries", len(seqs), len(batch))
+		}
+		slices.Sort(seqs)
+		for i, e := range batch {
+			e.Seq = seqs[i]
 		}
 	}
 	return nil
 }
+
+// maxHistoryBatch bounds the entries of one INSERT (7 parameters each).
+const maxHistoryBatch = 64
 
 func (t *tx) ListHistory(executionID string) ([]*berth.HistoryEntry, error) {
 	return queryAll(t, func(s scanner) (*berth.HistoryEntry, error) {
