@@ -37,6 +37,22 @@
 // safe to show ("token expired", "invalid token signature", ...); library
 // error text is never passed on.
 //
+// # Verified-token cache
+//
+// Clients send the same token on every request (a customer polling a
+// booking sends it a dozen times a second), so a Verifier remembers the
+// tokens it accepted: up to TokenCacheSize of them, keyed by the SHA-256 of
+// the whole compact token (signature included), each for at most
+// TokenCacheTTL (one minute) after its signature was checked. A remembered
+// token is accepted again only while its "exp" and "nbf" still hold at the
+// verifier's clock, with the same leeway as a full check, so the cache never
+// lengthens a token's life. Refusals are never remembered. What the cache
+// can delay is a change of keys at an external issuer: a token signed with a
+// key the issuer has just withdrawn stays accepted for at most TokenCacheTTL
+// after it was last fully checked (berth's own key changes only with a
+// restart, which starts with an empty cache). Each caller gets its own copy
+// of the actor.
+//
 // # Passwords and API keys
 //
 // Passwords are hashed with argon2id and stored as PHC strings
@@ -45,5 +61,8 @@
 //
 // API keys look like "bk_<id>_<secret>". Callers store the id and the SHA-256
 // of the secret, never the secret itself; the secret has about 190 bits of
-// entropy, so a fast hash is enough.
+// entropy, so a fast hash is enough. API keys are not cached: checking one
+// costs a read-only transaction and a SHA-256 (no argon2), keys are revoked
+// by another process (berth apikey revoke), and each request sees a
+// revocation at once.
 package auth

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -98,10 +99,15 @@ type trustedIssuer struct {
 // they could only be told apart by matching their text), and its not-before
 // leeway is a fixed five minutes. Doing them here gives each refusal its own
 // safe message and the same 30-second leeway on both ends.
+//
+// Accepted tokens are remembered (tokenCache): a token seen again within
+// TokenCacheTTL, and still inside its "exp" and "nbf", is accepted without
+// checking its signature again. At most TokenCacheSize tokens are kept.
 type Verifier struct {
 	issuers map[string]*trustedIssuer
 	leeway  time.Duration
 	now     func() time.Time // time.Now; tests replace it
+	cache   *tokenCache
 }
 
 // NewVerifier returns a Verifier trusting own (which may be nil) and every
@@ -114,7 +120,8 @@ type Verifier struct {
 // Returns INVALID if no issuer is configured, an external issuer lacks its
 // URL or audience, or two issuers share an "iss".
 func NewVerifier(ctx context.Context, own *Issuer, external []ExternalIssuer) (*Verifier, error) {
-	v := &Verifier{issuers: make(map[string]*trustedIssuer), leeway: Leeway, now: time.Now}
+	v := &Verifier{issuers: make(map[string]*trustedIssuer), leeway: Leeway, now: time.Now,
+		cache: newTokenCache(TokenCacheSize, TokenCacheTTL)}
 	if own != nil {
 		v.issuers[own.issuer] = &trustedIssuer{
 			issuer:   own.issuer,
@@ -218,20 +225,42 @@ func unauthenticated(msg string) error { return berth.Errorf(berth.EUNAUTHENTICA
 // not valid: "malformed token", "unknown token issuer", "invalid token
 // algorithm", "invalid token signature", "invalid token audience", "token
 // expired", "token not yet valid" or "invalid token claims".
+//
+// A token accepted less than TokenCacheTTL ago is accepted again without
+// its signature being checked, as long as its "exp" and "nbf" still hold;
+// each call returns its own *berth.Actor.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*berth.Actor, error) {
 	if raw == "" || len(raw) > maxTokenLen {
 		return nil, unauthenticated("malformed token")
 	}
+	key, now := sha256.Sum256([]byte(raw)), v.now()
+	if a, ok := v.cache.get(&key, now, v.leeway); ok {
+		return a, nil
+	}
+	a, expiry, nbf, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(&key, a, expiry, nbf, now)
+	return a, nil
+}
+
+// verify checks raw fully and returns its actor, its "exp" and its "nbf"
+// (zero if absent).
+func (v *Verifier) verify(ctx context.Context, raw string) (_ *berth.Actor, expiry, nbf time.Time, _ error) {
+	fail := func(msg string) (*berth.Actor, time.Time, time.Time, error) {
+		return nil, time.Time{}, time.Time{}, unauthenticated(msg)
+	}
 	alg, iss, ok := peek(raw)
 	if !ok {
-		return nil, unauthenticated("malformed token")
+		return fail("malformed token")
 	}
 	t, ok := v.issuers[iss]
 	if !ok {
-		return nil, unauthenticated("unknown token issuer")
+		return fail("unknown token issuer")
 	}
 	if !slices.Contains(t.algs, alg) {
-		return nil, unauthenticated("invalid token algorithm")
+		return fail("invalid token algorithm")
 	}
 	// go-oidc parses with t.algs only, verifies the signature, decodes the
 	// registered claims and compares the verified "iss" with t.issuer. Its
@@ -239,40 +268,41 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*berth.Actor, error)
 	// the signature (otherwise a claim the issuer itself encoded wrongly).
 	tok, err := t.verifier.Verify(ctx, raw)
 	if err != nil {
-		return nil, unauthenticated("invalid token signature")
+		return fail("invalid token signature")
 	}
 	var claims map[string]json.RawMessage
 	if err := tok.Claims(&claims); err != nil {
-		return nil, unauthenticated("invalid token claims")
+		return fail("invalid token claims")
 	}
 
 	now := v.now()
 	if !slices.Contains(tok.Audience, t.audience) {
-		return nil, unauthenticated("invalid token audience")
+		return fail("invalid token audience")
 	}
 	if tok.Expiry.IsZero() {
-		return nil, unauthenticated("invalid token claims") // no "exp": never valid
+		return fail("invalid token claims") // no "exp": never valid
 	} else if now.After(tok.Expiry.Add(v.leeway)) {
-		return nil, unauthenticated("token expired")
+		return fail("token expired")
 	}
-	if nbf, present, err := numericDateClaim(claims, "nbf"); err != nil {
-		return nil, unauthenticated("invalid token claims")
+	nbf, present, err := numericDateClaim(claims, "nbf")
+	if err != nil {
+		return fail("invalid token claims")
 	} else if present && nbf.After(now.Add(v.leeway)) {
-		return nil, unauthenticated("token not yet valid")
+		return fail("token not yet valid")
 	}
 	if tok.Subject == "" {
-		return nil, unauthenticated("invalid token claims")
+		return fail("invalid token claims")
 	}
 	groups, err := stringsClaim(claims, t.groupsClaim)
 	if err != nil {
-		return nil, unauthenticated("invalid token claims")
+		return fail("invalid token claims")
 	}
 	return &berth.Actor{
 		Kind:     berth.ActorUser,
 		Subject:  tok.Subject,
 		Username: firstStringClaim(claims, t.usernameClaims),
 		Groups:   groups,
-	}, nil
+	}, tok.Expiry, nbf, nil
 }
 
 // peek reads the "alg" header and the "iss" claim of a compact JWS without

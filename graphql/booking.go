@@ -106,7 +106,7 @@ func (r mutationResolver) CreateCharge(ctx context.Context, amount int, currency
 // the flights of every booking in a response are read in one batch. The
 // booking was authorized when it was read, so its flight may be shown.
 func (r bookingResolver) OutboundFlight(ctx context.Context, b *berth.Booking) (*berth.Flight, error) {
-	if l := requestFrom(ctx).flights; l != nil {
+	if l := requestFrom(ctx).flightLoader(); l != nil {
 		return l.Load(ctx, b.ResourceID)
 	}
 	m, err := r.air.GetFlights(ctx, []string{b.ResourceID})

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/complexity"
@@ -141,7 +142,7 @@ func NewHandler(cfg Config) http.Handler {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{
 		idempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")),
-		flights:        newFlightLoader(s.cfg.Airline),
+		air:            s.cfg.Airline,
 	}
 	s.gql.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
 }
@@ -150,8 +151,22 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type request struct {
 	// idempotencyKey is the Idempotency-Key header, for processBooking.
 	idempotencyKey string
-	// flights batch-loads Booking.outboundFlight for this request.
-	flights *dataloadgen.Loader[string, *berth.Flight]
+
+	// air, flightsOnce and flights make the loader of flightLoader.
+	air         *airline.Service
+	flightsOnce sync.Once
+	flights     *dataloadgen.Loader[string, *berth.Flight]
+}
+
+// flightLoader returns the loader that batch-loads Booking.outboundFlight
+// for this request, made on first use (most requests, the polls of
+// getBooking among them, select no flight), or nil outside the handler.
+func (r *request) flightLoader() *dataloadgen.Loader[string, *berth.Flight] {
+	if r.air == nil {
+		return nil
+	}
+	r.flightsOnce.Do(func() { r.flights = newFlightLoader(r.air) })
+	return r.flights
 }
 
 type requestKey struct{}

@@ -154,8 +154,10 @@ func observe(cfg Config, mux *http.ServeMux, next http.Handler) http.Handler {
 			}
 			d := cfg.Clock.Now().Sub(start)
 			cfg.Metrics.ObserveHTTP(metricMethod(r.Method), route, sw.status, d)
-			cfg.Logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-				"duration_ms", float64(d.Microseconds())/1000)
+			if cfg.Logger.Enabled(ctx, slog.LevelDebug) { // spares boxing the attributes of a record nobody keeps
+				cfg.Logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+					"duration_ms", float64(d.Microseconds())/1000)
+			}
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
