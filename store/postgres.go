@@ -322,3 +322,11 @@ func (d *postgresDialect) listenOnce(ctx context.Context, up, notified func()) e
 		}
 	}
 }
+
+// PostgreSQL has concurrent writers and groups WAL flushes by itself.
+func (*postgresDialect) groupCommit() bool { return false }
+
+// pgx prepares and caches every query per connection by itself
+// (QueryExecModeCacheStatement): preparing through database/sql as well
+// measured no faster, with 9 more allocations per transaction.
+func (*postgresDialect) prepare() bool { return false }

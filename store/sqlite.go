@@ -101,6 +101,10 @@ func (sqliteDialect) classify(err error) error {
 }
 
 func (sqliteDialect) retryable(err error) bool {
+	var ba *batchAbortedError
+	if errors.As(err, &ba) {
+		return true // nothing of the closure committed
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false
@@ -132,3 +136,11 @@ type conflictError struct {
 
 func (e *conflictError) Error() string   { return e.err.Error() + ": " + e.cause.Error() }
 func (e *conflictError) Unwrap() []error { return []error{e.err, e.cause} }
+
+// SQLite has one writer connection: Update's transactions are committed in
+// batches, see groupCommitter.
+func (sqliteDialect) groupCommit() bool { return true }
+
+// modernc.org/sqlite keeps a prepared statement's compiled program, but
+// parses every unprepared query anew.
+func (sqliteDialect) prepare() bool { return true }

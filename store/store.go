@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -33,6 +34,10 @@ type Config struct {
 	Clock berth.Clock
 	// Logger receives migration and retry logs. Defaults to slog.Default().
 	Logger *slog.Logger
+	// MaxBatch bounds how many Update transactions SQLite commits together
+	// (group commit: one COMMIT, so one fsync, for the batch). Defaults to
+	// 64; 1 commits each transaction on its own. PostgreSQL ignores it.
+	MaxBatch int
 }
 
 // DB is a berth.Store.
@@ -43,6 +48,9 @@ type DB struct {
 	reader  *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: the pool
 	wake    chan struct{}
 	stop    context.CancelFunc // stops the listener
+	commits *groupCommitter    // SQLite: runs Update's transactions in batches; nil on PostgreSQL
+	wstmts  *stmtCache         // prepared statements of writer (nil: none)
+	rstmts  *stmtCache         // prepared statements of reader (nil: none)
 }
 
 var _ berth.Store = (*DB)(nil)
@@ -63,6 +71,12 @@ type dialect interface {
 	claimSQL() string
 	notify(ctx context.Context, db *sql.DB)
 	listen(ctx context.Context, wake chan<- struct{})
+	// groupCommit reports whether Update's transactions go through one
+	// committer that commits them in batches (SQLite's single writer).
+	groupCommit() bool
+	// prepare reports whether statements are prepared once per pool and
+	// reused (the driver does not cache them itself).
+	prepare() bool
 }
 
 // Open connects to the database in cfg.URL and migrates it to the newest
@@ -79,6 +93,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 8
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 64
+	}
+	if cfg.MaxBatch < 0 {
+		return nil, fmt.Errorf("store: MaxBatch must not be negative, got %d", cfg.MaxBatch)
 	}
 	switch strings.ToUpper(cfg.Synchronous) {
 	case "":
@@ -103,6 +123,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	db := &DB{cfg: cfg, dialect: d, writer: w, reader: r, wake: make(chan struct{}, 1), stop: stop}
+	if d.prepare() {
+		db.wstmts = newStmtCache(w)
+		if r != w {
+			db.rstmts = newStmtCache(r)
+		} else {
+			db.rstmts = db.wstmts
+		}
+	}
+	if d.groupCommit() {
+		db.commits = newGroupCommitter(db, cfg.MaxBatch)
+	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -134,9 +165,19 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close closes the database. Updates still waiting for SQLite's committer
+// get an UNAVAILABLE error; the batch in progress finishes first.
 func (db *DB) Close() error {
 	db.stop()
+	if db.commits != nil {
+		db.commits.close()
+	}
+	if db.wstmts != nil {
+		db.wstmts.close()
+	}
+	if db.rstmts != nil && db.rstmts != db.wstmts {
+		db.rstmts.close()
+	}
 	err := db.writer.Close()
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
@@ -158,13 +199,21 @@ func (db *DB) Wakeups() <-chan struct{} { return db.wake }
 
 // Update runs fn in a read-write transaction, retrying on busy or
 // serialization failures.
+//
+// On SQLite, concurrent Updates share transactions (group commit, see
+// groupCommitter): each fn runs in a savepoint of its own, in its caller's
+// goroutine, and Update returns after the shared COMMIT. fn must not call
+// Update (or Close) itself: it would wait for the transaction it runs in.
 func (db *DB) Update(ctx context.Context, fn func(tx berth.Tx) error) error {
-	return db.run(ctx, db.writer, false, fn)
+	if db.commits != nil {
+		return db.run(ctx, func() error { return db.commits.update(ctx, fn) })
+	}
+	return db.run(ctx, func() error { return db.runOnce(ctx, db.writer, db.wstmts, false, fn) })
 }
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(ctx context.Context, fn func(tx berth.Tx) error) error {
-	return db.run(ctx, db.reader, true, fn)
+	return db.run(ctx, func() error { return db.runOnce(ctx, db.reader, db.rstmts, true, fn) })
 }
 
 const maxTxAttempts = 10
@@ -176,11 +225,13 @@ type retryDelayer interface {
 	retryDelay(err error, attempt int) time.Duration
 }
 
-func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx berth.Tx) error) error {
+// run calls once until it succeeds, fails for good or has been tried
+// maxTxAttempts times.
+func (db *DB) run(ctx context.Context, once func() error) error {
 	var err error
 	attempt := 1
 	for ; ; attempt++ {
-		err = db.runOnce(ctx, pool, readOnly, fn)
+		err = once()
 		if err == nil || !db.dialect.retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
 			break
 		}
@@ -207,12 +258,12 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx b
 	return err
 }
 
-func (db *DB) runOnce(ctx context.Context, pool *sql.DB, readOnly bool, fn func(tx berth.Tx) error) (err error) {
+func (db *DB) runOnce(ctx context.Context, pool *sql.DB, stmts *stmtCache, readOnly bool, fn func(tx berth.Tx) error) (err error) {
 	sqlTx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", db.dialect.classify(err))
 	}
-	t := &tx{ctx: ctx, tx: sqlTx, db: db, now: db.cfg.Clock.Now().UTC()}
+	t := &tx{ctx: ctx, tx: sqlTx, db: db, now: db.cfg.Clock.Now().UTC(), stmts: stmts}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -244,33 +295,75 @@ func (e *commitError) Unwrap() error { return e.err }
 
 // tx implements berth.Tx.
 type tx struct {
-	ctx context.Context
-	tx  *sql.Tx
-	db  *DB
-	now time.Time
+	ctx   context.Context
+	tx    *sql.Tx
+	db    *DB
+	now   time.Time
+	stmts *stmtCache // nil: statements are not prepared
+	// In a group commit's batch: the batch's state, and whether this
+	// closure's turn has ended (the *sql.Tx lives on for the next one).
+	batch *batchState
+	ended atomic.Bool
 }
 
 func (t *tx) Now() time.Time { return t.now }
 
-func (t *tx) exec(query string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(t.ctx, query, args...)
+// stmt returns the prepared form of query for this transaction, or nil.
+func (t *tx) stmt(query string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	s := t.stmts.get(query)
+	if s == nil {
+		return nil
+	}
+	return t.tx.StmtContext(t.ctx, s)
+}
+
+func (t *tx) exec(query string, args ...any) (res sql.Result, err error) {
+	if err := t.checkTx(); err != nil {
+		return nil, err
+	}
+	if s := t.stmt(query); s != nil {
+		res, err = s.ExecContext(t.ctx, args...)
+	} else {
+		res, err = t.tx.ExecContext(t.ctx, query, args...)
+	}
 	if err != nil {
 		return nil, t.db.dialect.classify(err)
 	}
 	return res, nil
 }
 
-func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
-	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+func (t *tx) query(query string, args ...any) (rows *sql.Rows, err error) {
+	if err := t.checkTx(); err != nil {
+		return nil, err
+	}
+	if s := t.stmt(query); s != nil {
+		rows, err = s.QueryContext(t.ctx, args...)
+	} else {
+		rows, err = t.tx.QueryContext(t.ctx, query, args...)
+	}
 	if err != nil {
 		return nil, t.db.dialect.classify(err)
 	}
 	return rows, nil
 }
 
-func (t *tx) queryRow(query string, args ...any) *sql.Row {
+func (t *tx) queryRow(query string, args ...any) scanner {
+	if err := t.checkTx(); err != nil {
+		return errRow{err}
+	}
+	if s := t.stmt(query); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
+
+// errRow is a row that could not be read.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // affected returns the rows affected by res.
 func affected(res sql.Result) int64 {
