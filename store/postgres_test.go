@@ -157,13 +157,21 @@ func TestPostgresDeadlockIsRetried(t *testing.T) {
 	var mu sync.Mutex
 	var errs []error
 	holds := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{})}
+	finished := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{})}
 	// lockBoth writes first, then — on the first attempt, once the other
-	// transaction holds the other row — second.
+	// transaction holds the other row — second. The increments read, then
+	// write: the deadlock victim's retry waits for the winner to commit, or
+	// under READ COMMITTED it could read a stale value and lose an update
+	// (the test's own read-modify-write, not the store's).
 	lockBoth := func(first, second string) error {
 		var try atomic.Int32
+		defer close(finished[first])
 		return db.Update(ctx, func(tx berth.Tx) error {
 			attempts.Add(1)
 			n := try.Add(1)
+			if n > 1 {
+				<-finished[second]
+			}
 			if err := putInt(tx, first, getInt(t, tx, first)+1); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
