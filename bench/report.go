@@ -72,6 +72,12 @@ type Report struct {
 	// CommitsPerBooking is PostgreSQL's committed transactions during the
 	// run per accepted booking (every request, saga step, job and poll).
 	CommitsPerBooking float64 `json:"commits_per_booking,omitempty"`
+	// StoreUpdatesPerBooking and StoreCommitsPerBooking are the server's
+	// read-write transactions per accepted booking and the database COMMITs
+	// that committed them (from /metrics; fewer COMMITs than transactions
+	// when SQLite's group commit batched them).
+	StoreUpdatesPerBooking float64 `json:"store_updates_per_booking,omitempty"`
+	StoreCommitsPerBooking float64 `json:"store_commits_per_booking,omitempty"`
 
 	// The server before the load and after it (once idle).
 	Before                serverStats `json:"server_before"`
@@ -201,6 +207,9 @@ func (r *Report) WriteText(w io.Writer) {
 				c.Conns, c.SameRowPerSec, c.Conns, c.DistinctRowsPerSec)
 		}
 		p("  confirmed/s ÷ raw rate = %.3f  (%.1f transactions of the raw kind per confirmed booking's time)", r.Ratio, safeDiv(1, r.Ratio))
+	}
+	if r.StoreUpdatesPerBooking > 0 {
+		p("  server transactions per accepted booking: %.2f read-write, committed by %.2f database COMMITs (fsyncs on SQLite)", r.StoreUpdatesPerBooking, r.StoreCommitsPerBooking)
 	}
 	if r.CommitsPerBooking > 0 {
 		p("  PostgreSQL commits per accepted booking: %.1f (requests, saga steps, jobs and reads that commit)", r.CommitsPerBooking)

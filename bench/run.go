@@ -629,6 +629,10 @@ func runLoad(ctx context.Context, cfg Config, rep *Report, base, dataDir, dbURL 
 	}
 	rep.After = after
 	rep.ServerCPUSeconds = round3(after.CPUSeconds - before.CPUSeconds)
+	if n := float64(r.accepted.Load()); n > 0 && after.StoreUpdates > 0 {
+		rep.StoreUpdatesPerBooking = round3((after.StoreUpdates - before.StoreUpdates) / n)
+		rep.StoreCommitsPerBooking = round3((after.StoreCommits - before.StoreCommits) / n)
+	}
 
 	// Oversold as customers saw it, and the seats by the API.
 	for i, f := range flights {

@@ -194,6 +194,10 @@ type serverStats struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	Running    int     `json:"running_executions"`
 	Dead       int     `json:"dead_executions"`
+	// StoreUpdates and StoreCommits are the server's read-write
+	// transactions and the database COMMITs that committed them.
+	StoreUpdates float64 `json:"store_updates"`
+	StoreCommits float64 `json:"store_commits"`
 }
 
 func (c *client) serverStats(ctx context.Context) (serverStats, error) {
@@ -222,5 +226,7 @@ func (c *client) serverStats(ctx context.Context) (serverStats, error) {
 	if v, ok := promSample(b, `berth_saga_executions{status="DEAD"}`); ok {
 		s.Dead = int(v)
 	}
+	s.StoreUpdates, _ = promSample(b, "berth_store_updates_total")
+	s.StoreCommits, _ = promSample(b, "berth_store_commits_total")
 	return s, nil
 }

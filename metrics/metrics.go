@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/saga"
+	bstore "github.com/berthhq/berth/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -58,6 +59,15 @@ func New(store berth.Store) *Metrics {
 		Help: "Saga action latency by definition, step and outcome.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
 		[]string{"definition", "step", "outcome"})
 	m.Registry.MustRegister(m.http, m.steps)
+	if st, ok := store.(interface{ Stats() bstore.Stats }); ok {
+		m.Registry.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_store_updates_total",
+				Help: "Read-write transactions (Store.Update calls) committed."},
+				func() float64 { return float64(st.Stats().Updates) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "berth_store_commits_total",
+				Help: "Database COMMITs that committed them (fewer with SQLite's group commit: each costs one fsync)."},
+				func() float64 { return float64(st.Stats().Commits) }))
+	}
 	if store != nil {
 		for _, st := range []berth.ExecutionStatus{berth.ExecutionRunning, berth.ExecutionDead} {
 			m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "berth_saga_executions",

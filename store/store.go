@@ -51,6 +51,7 @@ type DB struct {
 	commits *groupCommitter    // SQLite: runs Update's transactions in batches; nil on PostgreSQL
 	wstmts  *stmtCache         // prepared statements of writer (nil: none)
 	rstmts  *stmtCache         // prepared statements of reader (nil: none)
+	stats   stats
 }
 
 var _ berth.Store = (*DB)(nil)
@@ -282,7 +283,25 @@ func (db *DB) runOnce(ctx context.Context, pool *sql.DB, stmts *stmtCache, readO
 	if err = sqlTx.Commit(); err != nil {
 		return &commitError{db.dialect.classify(err)}
 	}
+	db.stats.commits.Add(1)
+	db.stats.updates.Add(1)
 	return nil
+}
+
+// Stats counts the store's committed work since Open.
+type Stats struct {
+	// Updates is how many Update calls committed.
+	Updates uint64
+	// Commits is how many database transactions committed them: fewer
+	// than Updates when SQLite's group commit ran several in one.
+	Commits uint64
+}
+
+type stats struct{ updates, commits atomic.Uint64 }
+
+// Stats returns the store's counters.
+func (db *DB) Stats() Stats {
+	return Stats{Updates: db.stats.updates.Load(), Commits: db.stats.commits.Load()}
 }
 
 // commitError is an error of COMMIT itself: the dialect's retryable tells

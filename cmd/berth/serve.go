@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	holdTime := fs.Duration("hold-time", 15*time.Minute, "how long a booking may stay unconfirmed before it is cancelled")
 	lease := fs.Duration("lease", 30*time.Second, "saga lease: how long before another runner resumes a silent runner's work")
-	workers := fs.Int("workers", 16, "saga executions run at once")
+	workers := fs.Int("workers", 64, "saga executions run at once (more make bigger group commits; each is a goroutine)")
 	failRate := fs.Float64("payment-failure-rate", 0, "simulated payment provider: probability of a transient failure (demo)")
 	stepAttempts := fs.Int("step-attempts", 6, "attempts of a saga step before it fails (compensation) or is dead-lettered")
 	stepBackoff := fs.Duration("step-backoff", 200*time.Millisecond, "delay after a step's first failure; doubles up to 30s")
