@@ -80,7 +80,7 @@ type fnOutcome struct {
 
 // reply is the answer that reports the closure's own outcome.
 func (o fnOutcome) reply() writeMsg {
-	return writeMsg{err: o.err, panicked: o.panicked, panicVal: o.panicVal}
+	return writeMsg(o)
 }
 
 // errClosed answers Updates made after (or queued at) Close.
