@@ -188,7 +188,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err := c.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Scenario != FlashSale || c.Users != 64 || c.Seats != 5000 || c.Flights != 64 || c.Synchronous != "FULL" || c.InFlight != 1 {
+	if c.Scenario != FlashSale || c.Users != 64 || c.Seats != 5000 || c.Flights != 64 || c.Synchronous != "FULL" || c.InFlight != 1 || c.Wait != WaitLong {
 		t.Fatalf("defaults: %+v", c)
 	}
 	for _, bad := range []Config{
@@ -196,6 +196,7 @@ func TestConfigDefaults(t *testing.T) {
 		{},                     // neither target nor starter
 		{Target: "http://x:1"}, // a target without its data directory
 		{Start: c.Start, Seats: 100001},
+		{Start: c.Start, Wait: "sometimes"},
 	} {
 		if err := bad.defaults(); err == nil {
 			t.Errorf("%+v: no error", bad)

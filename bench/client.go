@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,7 @@ const (
 	qCreateCharge = `mutation($a: Int!, $c: String!) { createCharge(amount: $a, currency: $c, token: "tok_visa") { id status } }`
 	qProcess      = `mutation($f: ID!, $p: String!) { processBooking(input: {bookingOutboundFlightId: $f, paymentToken: $p}) { id status } }`
 	qGetBooking   = `query($id: ID!) { getBooking(id: $id) { status } }`
+	qWaitBooking  = `query($id: ID!, $t: Int) { getBooking(id: $id, waitFor: [CONFIRMED, CANCELLED], timeoutMs: $t) { status } }`
 )
 
 // client speaks GraphQL over HTTP/1.1 with keep-alive connections.
@@ -28,6 +30,8 @@ type client struct {
 	base string // http://host:port
 	hc   *http.Client
 	tr   *http.Transport
+	// requests counts the GraphQL requests sent.
+	requests atomic.Int64
 }
 
 // newClient returns a client whose transport keeps an idle connection for
@@ -93,6 +97,7 @@ func (c *client) do(ctx context.Context, token, query string, vars map[string]an
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	c.requests.Add(1)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -214,11 +219,22 @@ func (c *client) processBooking(ctx context.Context, token, flight, charge strin
 	return out.ProcessBooking.ID, nil
 }
 
+// bookingStatus reads a booking's status.
 func (c *client) bookingStatus(ctx context.Context, token, id string) (string, error) {
+	return c.getBooking(ctx, token, qGetBooking, map[string]any{"id": id}, id)
+}
+
+// waitBooking reads a booking's status once it is CONFIRMED or CANCELLED,
+// or as it is after timeoutMs.
+func (c *client) waitBooking(ctx context.Context, token, id string, timeoutMs int) (string, error) {
+	return c.getBooking(ctx, token, qWaitBooking, map[string]any{"id": id, "t": timeoutMs}, id)
+}
+
+func (c *client) getBooking(ctx context.Context, token, query string, vars map[string]any, id string) (string, error) {
 	var out struct {
 		GetBooking *struct{ Status string }
 	}
-	if err := c.do(ctx, token, qGetBooking, map[string]any{"id": id}, &out); err != nil {
+	if err := c.do(ctx, token, query, vars, &out); err != nil {
 		return "", err
 	}
 	if out.GetBooking == nil {

@@ -53,12 +53,20 @@ type Report struct {
 	Cancelled int `json:"cancelled"`
 	// CancelledWithSeatsLeft counts, in a flash sale, bookings cancelled
 	// while the flight still had seats (not sold out: a failure).
-	CancelledWithSeatsLeft int            `json:"cancelled_with_seats_left"`
-	Unfinished             int            `json:"unfinished"`
-	Polls                  int            `json:"get_booking_polls"`
-	PollsPerBooking        float64        `json:"polls_per_booking"`
-	PollMax                string         `json:"poll_max"`
-	Failures               map[string]int `json:"failures"` // "operation:CODE" → count
+	CancelledWithSeatsLeft int `json:"cancelled_with_seats_left"`
+	Unfinished             int `json:"unfinished"`
+	// Wait is how customers waited for outcomes: long (getBooking
+	// long-polls) or poll.
+	Wait            string  `json:"wait"`
+	Polls           int     `json:"get_booking_polls"` // getBooking requests (polls or long-polls)
+	PollsPerBooking float64 `json:"polls_per_booking"`
+	PollMax         string  `json:"poll_max"`
+	// Requests are the customers' GraphQL requests during the load
+	// (createCharge, processBooking, getBooking and the flash sale's
+	// sold-out checks); RequestsPerBooking, per accepted booking.
+	Requests           int            `json:"requests"`
+	RequestsPerBooking float64        `json:"requests_per_booking"`
+	Failures           map[string]int `json:"failures"` // "operation:CODE" → count
 
 	// Latencies in milliseconds.
 	CreateCharge    Summary `json:"create_charge_ms"`
@@ -130,7 +138,7 @@ type Second struct {
 func newReport(cfg Config) *Report {
 	r := &Report{Scenario: cfg.Scenario, Embedded: cfg.Target == "", StartedAt: time.Now().UTC().Truncate(time.Second),
 		Machine: machineInfo(), Users: cfg.Users, InFlight: cfg.InFlight, Seats: cfg.Seats, Failures: map[string]int{},
-		PollMax: cfg.PollMax.String()}
+		PollMax: cfg.PollMax.String(), Wait: cfg.Wait}
 	if !strings.HasPrefix(cfg.Database, "postgres") {
 		r.Synchronous = cfg.Synchronous
 	}
@@ -183,8 +191,14 @@ func (r *Report) WriteText(w io.Writer) {
 		row("  by the database", *r.ServerTimeToConfirmed)
 	}
 	tw.Flush()
-	p("  (time to CONFIRMED as customers see it: getBooking polled from 5ms, growing to %s or a fifth of the wait; %.1f polls per booking)",
-		r.PollMax, r.PollsPerBooking)
+	if r.Wait == WaitPoll {
+		p("  (time to CONFIRMED as customers see it: getBooking polled from 5ms, growing to %s or a fifth of the wait; %.1f polls per booking)",
+			r.PollMax, r.PollsPerBooking)
+	} else {
+		p("  (time to CONFIRMED as customers see it: getBooking(waitFor: [CONFIRMED, CANCELLED]) long-polls; %.1f per booking)", r.PollsPerBooking)
+	}
+	p("  requests per booking: %.1f (%d GraphQL requests of customers ÷ accepted bookings: createCharge, processBooking, getBooking, sold-out checks)",
+		r.RequestsPerBooking, r.Requests)
 	if len(r.Failures) > 0 {
 		p("")
 		p("  failures by code:")

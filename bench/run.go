@@ -30,6 +30,19 @@ const (
 	Spread = "spread"
 )
 
+// How customers wait for a booking's outcome (Config.Wait).
+const (
+	// WaitLong sends one getBooking(waitFor: [CONFIRMED, CANCELLED])
+	// long-poll, sent again if it answers at its timeout.
+	WaitLong = "long"
+	// WaitPoll polls getBooking, as the original front end does.
+	WaitPoll = "poll"
+)
+
+// longPollMs is the timeoutMs of the customers' long-polls: the server's
+// maximum (25s), so that a slow outcome costs few requests.
+const longPollMs = 25000
+
 // Config configures a benchmark run. Zero values take the defaults.
 type Config struct {
 	Scenario string // FlashSale (default) or Spread
@@ -61,12 +74,18 @@ type Config struct {
 	// InFlight is how many bookings a customer may wait for at once: 1
 	// (default) waits for each booking's outcome before making the next.
 	InFlight int
+	// Wait is how customers wait for a booking's outcome: WaitLong
+	// (default) or WaitPoll.
+	Wait string
 	// PollMax caps the interval of getBooking polls while a customer waits
 	// for the outcome: they start at 5ms and grow by half up to PollMax, or
 	// to a fifth of the time waited once that is longer. Defaults to 50ms:
 	// customers see the outcome at most 50ms or 20% late, and the polls
 	// (which the server pays for like any request) stay few when it is slow.
 	// The database's timestamps give the exact time to CONFIRMED as well.
+	// With WaitLong, it caps the pause before asking again when a long-poll
+	// answers early without an outcome (an error, or the server's bound on
+	// waiting requests).
 	PollMax time.Duration
 	// WatchTimeout is how long a customer waits for a booking's outcome.
 	// Defaults to 2m.
@@ -93,6 +112,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Scenario != FlashSale && c.Scenario != Spread {
 		return fmt.Errorf("bench: scenario must be %s or %s, not %q", FlashSale, Spread, c.Scenario)
+	}
+	if c.Wait == "" {
+		c.Wait = WaitLong
+	}
+	if c.Wait != WaitLong && c.Wait != WaitPoll {
+		return fmt.Errorf("bench: wait must be %s or %s, not %q", WaitLong, WaitPoll, c.Wait)
 	}
 	if c.Target == "" && c.Start == nil {
 		return errors.New("bench: a target URL or a starter is required")
@@ -171,6 +196,9 @@ type runner struct {
 	stop     atomic.Bool   // no new bookings
 	hard     chan struct{} // closed: give up waiting for outcomes
 	hardOnce sync.Once
+	// hardCtx is cancelled with hard: it ends long-polls in progress.
+	hardCtx    context.Context
+	cancelHard context.CancelFunc
 
 	requested, accepted, confirmed, cancelled, unfinished, polls atomic.Int64
 	perFlight                                                    []atomic.Int64 // confirmations seen per flight
@@ -202,7 +230,12 @@ func (r *runner) fail(op string, err error) {
 	r.mu.Unlock()
 }
 
-func (r *runner) hardStop() { r.hardOnce.Do(func() { close(r.hard) }) }
+func (r *runner) hardStop() {
+	r.hardOnce.Do(func() {
+		close(r.hard)
+		r.cancelHard()
+	})
+}
 
 // user is one virtual customer's loop.
 func (r *runner) user(ctx context.Context, token string, flight int) {
@@ -279,9 +312,18 @@ func (r *runner) book(ctx context.Context, token string, flight int) (string, ti
 	return id, start, nil
 }
 
-// watch polls the booking until it is CONFIRMED or CANCELLED, as the
-// original front end does, with intervals from 5ms growing to PollMax.
+// watch waits for the booking's outcome as Config.Wait says.
 func (r *runner) watch(ctx context.Context, token, id string, flight int, start time.Time) {
+	if r.cfg.Wait == WaitPoll {
+		r.poll(ctx, token, id, flight, start)
+		return
+	}
+	r.longPoll(ctx, token, id, flight, start)
+}
+
+// poll polls the booking until it is CONFIRMED or CANCELLED, as the
+// original front end does, with intervals from 5ms growing to PollMax.
+func (r *runner) poll(ctx context.Context, token, id string, flight int, start time.Time) {
 	delay := 5 * time.Millisecond
 	deadline := start.Add(r.cfg.WatchTimeout)
 	netErrs := 0
@@ -297,39 +339,10 @@ func (r *runner) watch(ctx context.Context, token, id string, flight int, start 
 		st, err := r.c.bookingStatus(ctx, token, id)
 		r.polls.Add(1)
 		now := time.Now()
-		if err != nil {
-			r.fail("getBooking", err)
-			if codeOf(err) == "NETWORK" {
-				netErrs++ // the server does not answer: give up after 20 in a row
-			} else {
-				netErrs = 0
-			}
-			if netErrs >= 20 {
-				r.unfinished.Add(1)
-				return
-			}
-		} else {
-			netErrs = 0
-		}
-		switch st {
-		case "CONFIRMED":
-			r.confirmed.Add(1)
-			r.record(kConfirm, now, now.Sub(start))
-			if n := r.perFlight[flight].Add(1); r.cfg.Scenario == FlashSale && int(n) >= r.cfg.Seats {
-				r.stop.Store(true)
-			}
-			return
-		case "CANCELLED", "EXPIRED":
-			r.cancelled.Add(1)
-			r.record(kCancel, now, now.Sub(start))
-			if r.cfg.Scenario == FlashSale {
-				r.checkSoldOut(ctx)
-			}
+		if !r.answered(err, &netErrs) {
 			return
 		}
-		if now.After(deadline) {
-			r.unfinished.Add(1)
-			r.fail("watch", &OpError{Code: "TIMEOUT", Message: "no outcome within " + r.cfg.WatchTimeout.String()})
+		if r.outcome(ctx, st, flight, start, now) || r.late(now, deadline) {
 			return
 		}
 		// Grow by half up to PollMax, or a fifth of the time waited so far
@@ -338,6 +351,96 @@ func (r *runner) watch(ctx context.Context, token, id string, flight int, start 
 		delay = min(delay*3/2, max(r.cfg.PollMax, now.Sub(start)/5))
 		timer.Reset(delay)
 	}
+}
+
+// longPoll waits for the outcome with getBooking(waitFor: [CONFIRMED,
+// CANCELLED]): the server answers when the booking has one, so customers
+// see it when it happens, with one request (another after each 25s
+// timeout). An answer that comes early without an outcome (an error, or
+// the server's bound on waiting requests) is followed by a pause from 5ms
+// growing to PollMax.
+func (r *runner) longPoll(ctx context.Context, token, id string, flight int, start time.Time) {
+	deadline := start.Add(r.cfg.WatchTimeout)
+	netErrs := 0
+	pause := 5 * time.Millisecond
+	for {
+		sent := time.Now()
+		st, err := r.c.waitBooking(r.hardCtx, token, id, longPollMs)
+		r.polls.Add(1)
+		now := time.Now()
+		if err != nil && r.hardCtx.Err() != nil {
+			r.unfinished.Add(1)
+			return
+		}
+		if !r.answered(err, &netErrs) {
+			return
+		}
+		if r.outcome(ctx, st, flight, start, now) || r.late(now, deadline) {
+			return
+		}
+		if now.Sub(sent) >= longPollMs*time.Millisecond/2 {
+			pause = 5 * time.Millisecond // a timeout: ask again at once
+			continue
+		}
+		select {
+		case <-time.After(pause):
+		case <-r.hard:
+			r.unfinished.Add(1)
+			return
+		}
+		pause = min(pause*3/2, r.cfg.PollMax)
+	}
+}
+
+// answered records a failed getBooking; it returns false, the booking
+// unfinished, after 20 in a row without an answer from the server.
+func (r *runner) answered(err error, netErrs *int) bool {
+	if err == nil {
+		*netErrs = 0
+		return true
+	}
+	r.fail("getBooking", err)
+	if codeOf(err) != "NETWORK" {
+		*netErrs = 0
+		return true
+	}
+	if *netErrs++; *netErrs >= 20 {
+		r.unfinished.Add(1)
+		return false
+	}
+	return true
+}
+
+// outcome records a booking seen CONFIRMED or CANCELLED at now and
+// reports whether st is one of them.
+func (r *runner) outcome(ctx context.Context, st string, flight int, start, now time.Time) bool {
+	switch st {
+	case "CONFIRMED":
+		r.confirmed.Add(1)
+		r.record(kConfirm, now, now.Sub(start))
+		if n := r.perFlight[flight].Add(1); r.cfg.Scenario == FlashSale && int(n) >= r.cfg.Seats {
+			r.stop.Store(true)
+		}
+		return true
+	case "CANCELLED", "EXPIRED":
+		r.cancelled.Add(1)
+		r.record(kCancel, now, now.Sub(start))
+		if r.cfg.Scenario == FlashSale {
+			r.checkSoldOut(ctx)
+		}
+		return true
+	}
+	return false
+}
+
+// late records a booking without an outcome past its deadline.
+func (r *runner) late(now, deadline time.Time) bool {
+	if !now.After(deadline) {
+		return false
+	}
+	r.unfinished.Add(1)
+	r.fail("watch", &OpError{Code: "TIMEOUT", Message: "no outcome within " + r.cfg.WatchTimeout.String()})
+	return true
 }
 
 // checkSoldOut stops the flash sale once the flight has no seats left. A
@@ -537,6 +640,8 @@ func runLoad(ctx context.Context, cfg Config, rep *Report, base, dataDir, dbURL 
 
 	r := &runner{cfg: cfg, c: c, admin: admin, flights: flights, hard: make(chan struct{}), failures: map[string]int{},
 		perFlight: make([]atomic.Int64, len(flights))}
+	r.hardCtx, r.cancelHard = context.WithCancel(context.WithoutCancel(ctx))
+	defer r.cancelHard()
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 
@@ -545,6 +650,7 @@ func runLoad(ctx context.Context, cfg Config, rep *Report, base, dataDir, dbURL 
 	samplerDone := make(chan struct{})
 	samplerCtx, stopSampler := context.WithCancel(ctx)
 	r.t0 = time.Now()
+	requests0 := c.requests.Load()
 	go func() { defer close(samplerDone); rss.run(samplerCtx, r.t0) }()
 
 	// Stop conditions.
@@ -588,6 +694,7 @@ func runLoad(ctx context.Context, cfg Config, rep *Report, base, dataDir, dbURL 
 	}
 	wg.Wait()
 	loadEnd := time.Now()
+	rep.Requests = int(c.requests.Load() - requests0)
 	r.hardStop()
 	close(progressStop)
 	<-barDone
@@ -732,6 +839,7 @@ func (r *runner) finish(rep *Report, loadEnd time.Time, rss *rssSampler) {
 	rep.Polls = int(r.polls.Load())
 	if rep.Accepted > 0 {
 		rep.PollsPerBooking = round1(float64(rep.Polls) / float64(rep.Accepted))
+		rep.RequestsPerBooking = round1(float64(rep.Requests) / float64(rep.Accepted))
 	}
 	rep.Failures = r.failures
 	rep.Notes = append(rep.Notes, r.notes...)

@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -11,8 +12,85 @@ import (
 	"github.com/berthhq/berth/graphql/internal/generated"
 )
 
-func (r queryResolver) GetBooking(ctx context.Context, id string) (*berth.Booking, error) {
-	return r.air.GetBooking(ctx, id)
+// getBooking's long-poll (waitFor, timeoutMs). MaxWait stays below the HTTP
+// server's WriteTimeout (60s in cmd/berth serve), so that a waiting answer
+// is always written.
+const (
+	DefaultWait = 10 * time.Second
+	MaxWait     = 25 * time.Second
+	// While waiting, the booking is read again after waitPollMin, then at
+	// intervals growing by half up to waitPollMax: one cheap read-only
+	// transaction each, without HTTP, GraphQL or authentication.
+	waitPollMin = 2 * time.Millisecond
+	waitPollMax = 25 * time.Millisecond
+)
+
+// GetBooking reads a booking and, with waitFor, waits until its status is
+// one of waitFor (see the schema). Who may read it is checked before any
+// wait: a caller who may not see it gets NOT_FOUND at once, exactly as for
+// a missing booking.
+func (r queryResolver) GetBooking(ctx context.Context, id string, waitFor []berth.BookingStatus, timeoutMs *int) (*berth.Booking, error) {
+	wait, err := waitTimeout(timeoutMs)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.air.GetBooking(ctx, id)
+	if err != nil || len(waitFor) == 0 || wait == 0 || slices.Contains(waitFor, b.Status) {
+		return b, err
+	}
+	select {
+	case r.waiters <- struct{}{}:
+		defer func() { <-r.waiters }()
+	default:
+		return b, nil // too many requests waiting: the status as it is
+	}
+	return r.waitBooking(ctx, b, waitFor, wait)
+}
+
+// waitTimeout validates getBooking's timeoutMs: nil is DefaultWait, above
+// MaxWait is MaxWait, negative is INVALID.
+func waitTimeout(ms *int) (time.Duration, error) {
+	switch {
+	case ms == nil:
+		return DefaultWait, nil
+	case *ms < 0:
+		return 0, berth.Errorf(berth.EINVALID, "timeoutMs must be between 0 and %d", MaxWait.Milliseconds())
+	}
+	return min(time.Duration(*ms)*time.Millisecond, MaxWait), nil
+}
+
+// waitBooking reads b again until its status is one of waitFor, wait has
+// passed or ctx is done, and returns it as last read. Each read is
+// authorized again, so a booking deleted meanwhile is NOT_FOUND.
+func (r queryResolver) waitBooking(ctx context.Context, b *berth.Booking, waitFor []berth.BookingStatus, wait time.Duration) (*berth.Booking, error) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	delay := waitPollMin
+	next := time.NewTimer(delay)
+	defer next.Stop()
+	for {
+		last := false
+		select {
+		case <-ctx.Done():
+			return b, nil // the client is gone (or the server stopping)
+		case <-deadline.C:
+			last = true // one last read: answer with the status as it is
+		case <-next.C:
+		}
+		nb, err := r.air.GetBooking(ctx, b.ID)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return b, nil
+		case err != nil:
+			return nil, err
+		}
+		b = nb
+		if last || slices.Contains(waitFor, b.Status) {
+			return b, nil
+		}
+		delay = min(delay*3/2, waitPollMax)
+		next.Reset(delay)
+	}
 }
 
 func (r queryResolver) ListBookings(ctx context.Context, filter *generated.ModelBookingFilterInput, limit *int, nextToken *string) (*generated.ModelBookingConnection, error) {

@@ -50,6 +50,11 @@ type Config struct {
 	// mutation 50 plus its selection (signUp and signIn 1000). Defaults to
 	// 2000.
 	MaxComplexity int
+	// MaxWaiters bounds the getBooking requests that wait at once for a
+	// status (waitFor). Over it, getBooking answers at once with the
+	// booking as it is, so that waiting clients cannot take every read
+	// connection. Defaults to 256.
+	MaxWaiters int
 }
 
 // Defaults of Config.
@@ -57,6 +62,7 @@ const (
 	DefaultTokenTTL      = time.Hour
 	DefaultMaxDepth      = 12
 	DefaultMaxComplexity = 2000
+	DefaultMaxWaiters    = 256
 )
 
 // Limits that are not configurable.
@@ -98,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxComplexity <= 0 {
 		c.MaxComplexity = DefaultMaxComplexity
 	}
+	if c.MaxWaiters <= 0 {
+		c.MaxWaiters = DefaultMaxWaiters
+	}
 	return c
 }
 
@@ -115,10 +124,11 @@ type server struct {
 func NewHandler(cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	r := &resolver{
-		air:   cfg.Airline,
-		store: cfg.Store,
-		log:   cfg.Logger,
-		id:    newIdentity(cfg.Store, cfg.Issuer, cfg.TokenTTL, cfg.PasswordParams),
+		air:     cfg.Airline,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		id:      newIdentity(cfg.Store, cfg.Issuer, cfg.TokenTTL, cfg.PasswordParams),
+		waiters: make(chan struct{}, cfg.MaxWaiters),
 	}
 	es := generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()})
 	srv := handler.New(es)

@@ -17,6 +17,8 @@ type resolver struct {
 	store berth.Store
 	id    *identity
 	log   *slog.Logger
+	// waiters holds a token for each getBooking waiting for a status.
+	waiters chan struct{}
 }
 
 var _ generated.ResolverRoot = (*resolver)(nil)

@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	duration := fs.Duration("duration", 30*time.Second, "spread: how long customers keep booking")
 	maxTime := fs.Duration("max-time", 10*time.Minute, "flash-sale: give up if not sold out after this long")
 	inFlight := fs.Int("in-flight", 1, "bookings a customer waits for at once (1: wait for each outcome before booking again)")
+	wait := fs.String("wait", bench.WaitLong, "how customers wait for a booking's outcome: long (one getBooking(waitFor: [CONFIRMED, CANCELLED]) long-poll) or poll (getBooking polled, as the original front end)")
 	pollMax := fs.Duration("poll-max", 50*time.Millisecond, "interval of getBooking polls while a customer waits for the outcome: from 5ms growing to this (or a fifth of the wait, if longer)")
 	calibrate := fs.Duration("calibrate", 3*time.Second, "duration of each raw guarded-UPDATE measurement (0: skip)")
 	jsonOut := fs.String("json", "", "write every figure as JSON to `FILE`")
@@ -54,7 +55,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := bench.Config{
 		Scenario: *scenario, Target: *target, DataDir: *data, Database: *database, Synchronous: *synchronous,
 		Users: *users, Seats: *seats, Flights: *flights, Duration: *duration, MaxTime: *maxTime, InFlight: *inFlight,
-		PollMax: *pollMax, Calibrate: *calibrate, Log: stderr, ServeArgs: strings.Fields(*serveFlags),
+		Wait: *wait, PollMax: *pollMax, Calibrate: *calibrate, Log: stderr, ServeArgs: strings.Fields(*serveFlags),
 	}
 	if *calibrate <= 0 {
 		cfg.Calibrate = -1

@@ -161,7 +161,7 @@ type ComplexityRoot struct {
 		BookingExecution    func(childComplexity int, bookingID string, saga *string) int
 		DeadLetters         func(childComplexity int, limit *int, nextToken *string) int
 		Execution           func(childComplexity int, id string) int
-		GetBooking          func(childComplexity int, id string) int
+		GetBooking          func(childComplexity int, id string, waitFor []berth.BookingStatus, timeoutMs *int) int
 		GetBookingByStatus  func(childComplexity int, customer *string, status *ModelStringKeyConditionInput, sortDirection *ModelSortDirection, filter *ModelBookingFilterInput, limit *int, nextToken *string) int
 		GetFlight           func(childComplexity int, id string) int
 		GetFlightBySchedule func(childComplexity int, departureAirportCode *string, arrivalAirportCodeDepartureDate *ModelFlightByDepartureScheduleCompositeKeyConditionInput, sortDirection *ModelSortDirection, filter *ModelFlightFilterInput, limit *int, nextToken *string) int
@@ -218,7 +218,7 @@ type QueryResolver interface {
 	GetFlight(ctx context.Context, id string) (*berth.Flight, error)
 	ListFlights(ctx context.Context, filter *ModelFlightFilterInput, limit *int, nextToken *string) (*ModelFlightConnection, error)
 	GetFlightBySchedule(ctx context.Context, departureAirportCode *string, arrivalAirportCodeDepartureDate *ModelFlightByDepartureScheduleCompositeKeyConditionInput, sortDirection *ModelSortDirection, filter *ModelFlightFilterInput, limit *int, nextToken *string) (*ModelFlightConnection, error)
-	GetBooking(ctx context.Context, id string) (*berth.Booking, error)
+	GetBooking(ctx context.Context, id string, waitFor []berth.BookingStatus, timeoutMs *int) (*berth.Booking, error)
 	ListBookings(ctx context.Context, filter *ModelBookingFilterInput, limit *int, nextToken *string) (*ModelBookingConnection, error)
 	GetBookingByStatus(ctx context.Context, customer *string, status *ModelStringKeyConditionInput, sortDirection *ModelSortDirection, filter *ModelBookingFilterInput, limit *int, nextToken *string) (*ModelBookingConnection, error)
 	GetLoyalty(ctx context.Context, customer *string) (*berth.Loyalty, error)
@@ -864,7 +864,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.GetBooking(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Query.GetBooking(childComplexity, args["id"].(string), args["waitFor"].([]berth.BookingStatus), args["timeoutMs"].(*int)), true
 	case "Query.getBookingByStatus":
 		if e.ComplexityRoot.Query.GetBookingByStatus == nil {
 			break
@@ -1674,10 +1674,24 @@ type Query {
     nextToken: String
   ): ModelFlightConnection
 
-  "A booking by id. Its owner and Admin may read it; for anyone else it is NOT_FOUND, like a missing one."
+  """
+  A booking by id. Its owner and Admin may read it; for anyone else it is
+  NOT_FOUND, like a missing one (answered at once, never after a wait).
+
+  Long-poll: with waitFor, the server holds the request until the booking's
+  status is one of waitFor, timeoutMs passes, or the client goes away, and
+  then answers with the booking as it is. A timeout is not an error: check
+  status, and ask again if it is not yet one you wait for. One request
+  replaces polling after processBooking:
+  getBooking(id: $id, waitFor: [CONFIRMED, CANCELLED]).
+  """
   getBooking(
     "The booking's id."
     id: ID!
+    "Statuses to wait for; answer at once if the booking already has one of them. Left out or empty: no wait. List every outcome you care about (e.g. [CONFIRMED, CANCELLED]): a booking CANCELLED while you wait for CONFIRMED only is answered at the timeout. When the server already holds its maximum of waiting requests, it answers at once with the current status."
+    waitFor: [BookingStatus!]
+    "With waitFor: the longest wait in milliseconds, 0 to 25000 (larger values are clamped to 25000); default 10000. 0 does not wait. A negative value is INVALID."
+    timeoutMs: Int
   ): Booking
 
   "Bookings in id order: your own, or every booking for Admin."
@@ -1763,8 +1777,9 @@ type Mutation {
 
   """
   Books a seat: starts the processBooking saga and returns the booking,
-  UNCONFIRMED. Poll getBooking until it is CONFIRMED (with a bookingReference)
-  or CANCELLED. Uses only bookingOutboundFlightId, paymentToken and
+  UNCONFIRMED. Wait for the outcome with one request,
+  getBooking(id: $id, waitFor: [CONFIRMED, CANCELLED]) (CONFIRMED with a
+  bookingReference, or CANCELLED), or poll getBooking. Uses only bookingOutboundFlightId, paymentToken and
   idempotencyKey of the input (or the Idempotency-Key header); id, status,
   customer, createdAt, checkedIn and bookingReference are ignored.
   """
@@ -2578,6 +2593,22 @@ func (ec *executionContext) field_Query_getBooking_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "waitFor",
+		func(ctx context.Context, v any) ([]berth.BookingStatus, error) {
+			return ec.unmarshalOBookingStatus2ᚕgithubᚗcomᚋberthhqᚋberthᚐBookingStatusᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["waitFor"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "timeoutMs",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeoutMs"] = arg2
 	return args, nil
 }
 
@@ -5150,7 +5181,7 @@ func (ec *executionContext) _Query_getBooking(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().GetBooking(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Query().GetBooking(ctx, fc.Args["id"].(string), fc.Args["waitFor"].([]berth.BookingStatus), fc.Args["timeoutMs"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *berth.Booking) graphql.Marshaler {
@@ -10289,6 +10320,42 @@ func (ec *executionContext) marshalOBooking2ᚖgithubᚗcomᚋberthhqᚋberthᚐ
 		return graphql.Null
 	}
 	return ec._Booking(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOBookingStatus2ᚕgithubᚗcomᚋberthhqᚋberthᚐBookingStatusᚄ(ctx context.Context, v any) ([]berth.BookingStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]berth.BookingStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNBookingStatus2githubᚗcomᚋberthhqᚋberthᚐBookingStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOBookingStatus2ᚕgithubᚗcomᚋberthhqᚋberthᚐBookingStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []berth.BookingStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBookingStatus2githubᚗcomᚋberthhqᚋberthᚐBookingStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOBookingStatus2ᚖgithubᚗcomᚋberthhqᚋberthᚐBookingStatus(ctx context.Context, v any) (*berth.BookingStatus, error) {
