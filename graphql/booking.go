@@ -75,6 +75,8 @@ func (r queryResolver) waitBooking(ctx context.Context, b *berth.Booking, waitFo
 			return b, nil // the client is gone (or the server stopping)
 		case <-deadline.C:
 			last = true // one last read: answer with the status as it is
+		case <-r.draining:
+			last = true // the server is shutting down
 		case <-next.C:
 		}
 		nb, err := r.air.GetBooking(ctx, b.ID)

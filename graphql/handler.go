@@ -55,6 +55,10 @@ type Config struct {
 	// booking as it is, so that waiting clients cannot take every read
 	// connection. Defaults to 256.
 	MaxWaiters int
+	// Draining, when closed, makes waiting getBooking requests answer at
+	// once with the booking as it is (the server is shutting down and
+	// waits for requests in flight).
+	Draining <-chan struct{}
 }
 
 // Defaults of Config.
@@ -124,11 +128,12 @@ type server struct {
 func NewHandler(cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	r := &resolver{
-		air:     cfg.Airline,
-		store:   cfg.Store,
-		log:     cfg.Logger,
-		id:      newIdentity(cfg.Store, cfg.Issuer, cfg.TokenTTL, cfg.PasswordParams),
-		waiters: make(chan struct{}, cfg.MaxWaiters),
+		air:      cfg.Airline,
+		store:    cfg.Store,
+		log:      cfg.Logger,
+		id:       newIdentity(cfg.Store, cfg.Issuer, cfg.TokenTTL, cfg.PasswordParams),
+		waiters:  make(chan struct{}, cfg.MaxWaiters),
+		draining: cfg.Draining,
 	}
 	es := generated.NewExecutableSchema(generated.Config{Resolvers: r, Complexity: complexityRoot()})
 	srv := handler.New(es)

@@ -19,6 +19,8 @@ type resolver struct {
 	log   *slog.Logger
 	// waiters holds a token for each getBooking waiting for a status.
 	waiters chan struct{}
+	// draining is closed when the server shuts down: waits end.
+	draining <-chan struct{}
 }
 
 var _ generated.ResolverRoot = (*resolver)(nil)

@@ -284,3 +284,27 @@ func TestGetBookingWaitersBounded(t *testing.T) {
 		t.Fatalf("getBooking(waitFor) after the place was freed = %+v", got)
 	}
 }
+
+// When the server drains (shuts down), a waiting getBooking answers at
+// once with the booking as it is.
+func TestGetBookingWaitDrains(t *testing.T) {
+	t.Parallel()
+	draining := make(chan struct{})
+	s := setup(t, func(c *Config) { c.Draining = draining })
+	b := s.unconfirmed()
+	_, waiting := s.countViews()
+	answer := s.goServe(context.Background(), asAlice, waitQuery, waitVars(b.ID, 25000, "CONFIRMED"))
+	<-waiting
+	close(draining)
+	select {
+	case a := <-answer:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		if got := must[booking](s, a.r, "getBooking"); got.Status != "UNCONFIRMED" {
+			t.Fatalf("getBooking while draining = %+v", got)
+		}
+	case <-time.After(MaxWait / 2):
+		t.Fatal("getBooking kept waiting while the server shut down")
+	}
+}

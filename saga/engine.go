@@ -21,7 +21,9 @@ type Config struct {
 	Logger *slog.Logger // defaults to slog.Default()
 	// Owner names this runner in leases. Defaults to host-pid-random.
 	Owner string
-	// Workers is how many executions run at once. Defaults to 16.
+	// Workers is how many executions run at once. Defaults to 64: workers
+	// are goroutines, and more executions in flight make bigger group
+	// commits on SQLite.
 	Workers int
 	// Lease is how long a claim lasts without progress; a crashed runner's
 	// executions are resumed by others after it. Defaults to 30s.
@@ -71,7 +73,7 @@ func New(cfg Config) *Engine {
 		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 16
+		cfg.Workers = 64
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second

@@ -51,7 +51,7 @@ func newBenchRig(b *testing.B, dialect string, seats int) *benchRig {
 	}
 	b.Cleanup(func() { db.Close() })
 	cs := bench.NewCountingStore(db)
-	e := saga.New(saga.Config{Store: cs, Logger: benchLog}) // 16 workers, as berth serve
+	e := saga.New(saga.Config{Store: cs, Logger: benchLog}) // 64 workers, as berth serve
 	bus := saga.NewBus(e)
 	notify.Register(e, bus, notify.Config{Store: cs})
 	loyalty.Subscribe(bus)

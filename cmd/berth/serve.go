@@ -134,8 +134,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	draining := make(chan struct{}) // closed by srv.Shutdown
 	gql := graphql.NewHandler(graphql.Config{Airline: air, Store: s, Issuer: issuer, TokenTTL: *tokenTTL, Logger: log,
-		MaxDepth: *maxDepth, MaxComplexity: *maxComplexity})
+		MaxDepth: *maxDepth, MaxComplexity: *maxComplexity, Draining: draining})
 	handler := httpapi.New(httpapi.Config{Store: s, Verifier: verifier, Issuer: issuer, GraphQL: gql, Metrics: m, Logger: log, Clock: clock,
 		RateLimit: limits,
 		Ready: func(ctx context.Context) error {
@@ -148,6 +149,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(func() { close(draining) }) // long-polls answer at once
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
