@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,7 +94,7 @@ func TestChaosKill9(t *testing.T) {
 	call := func(token, query string, vars map[string]any) (*gqlResponse, bool) {
 		for {
 			sent.Add(1)
-			r, err := chaosPost(cur.Load().url, token, query, vars)
+			r, err := post(cur.Load().url, token, query, vars)
 			if err == nil && r.code() != berth.EUNAVAILABLE && r.code() != berth.EINTERNAL {
 				return r, true
 			}
@@ -292,27 +291,3 @@ func (r *flakyReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.ok.Add(1)
 }
 
-var chaosClient = &http.Client{Timeout: 30 * time.Second}
-
-// chaosPost sends a GraphQL request; a transport failure is an error.
-func chaosPost(url, token, query string, vars map[string]any) (*gqlResponse, error) {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := chaosClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	var r gqlResponse
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("status %d: %q", resp.StatusCode, b)
-	}
-	r.Status = resp.StatusCode
-	return &r, nil
-}
