@@ -290,4 +290,3 @@ func (r *flakyReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.ok.Add(1)
 }
-
