@@ -24,6 +24,16 @@ type Store interface {
 	Close() error
 }
 
+// Claim selects the executions Tx.ClaimExecutions leases.
+type Claim struct {
+	Owner string        // the runner taking the lease
+	Lease time.Duration // the lease lasts until now+Lease
+	Limit int           // at most this many
+	// Definitions, if not empty, limits the claim to executions of these
+	// definitions; Except excludes executions of these.
+	Definitions, Except []string
+}
+
 // Cursor is a position in an ordered list: the sort key and the id of the
 // last item seen. Transports encode it as an opaque nextToken.
 type Cursor struct {
@@ -150,10 +160,11 @@ type Tx interface {
 	// UpdateExecution writes x if x.Version is current and bumps it;
 	// CONFLICT if another runner changed it (the lease was lost).
 	UpdateExecution(x *Execution) error
-	// ClaimExecutions leases up to limit RUNNING executions that are due at
-	// now and not leased by anyone else, to owner until now+lease. Returns
-	// them with the new lease (and version).
-	ClaimExecutions(owner string, lease time.Duration, limit int) ([]*Execution, error)
+	// ClaimExecutions leases up to c.Limit RUNNING executions that are due
+	// at now and not leased by anyone else, to c.Owner until now+c.Lease,
+	// the longest waiting first. Returns them with the new lease (and
+	// version).
+	ClaimExecutions(c Claim) ([]*Execution, error)
 	// NextDue returns when the earliest RUNNING execution is due (zero if none).
 	NextDue() (time.Time, error)
 	// ReleaseLeases clears every lease (the process is the only runner and

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/berthhq/berth"
 )
@@ -212,9 +211,9 @@ func (t countingTx) UpdateExecution(x *berth.Execution) error {
 	return t.Tx.UpdateExecution(x)
 }
 
-func (t countingTx) ClaimExecutions(owner string, lease time.Duration, limit int) ([]*berth.Execution, error) {
+func (t countingTx) ClaimExecutions(c berth.Claim) ([]*berth.Execution, error) {
 	t.s.count("ClaimExecutions", 1)
-	return t.Tx.ClaimExecutions(owner, lease, limit)
+	return t.Tx.ClaimExecutions(c)
 }
 
 func (t countingTx) CountExecutions(status berth.ExecutionStatus) (int, error) {

@@ -1002,7 +1002,10 @@ func TestLeaseExpiry(t *testing.T) {
 		x, _ := f.booking(t, s, e, saga.StartOptions{})
 
 		var claimed []*berth.Execution
-		if err := f.store.Update(f.ctx, func(tx berth.Tx) (err error) { claimed, err = tx.ClaimExecutions("crashed", lease, 10); return err }); err != nil {
+		if err := f.store.Update(f.ctx, func(tx berth.Tx) (err error) {
+			claimed, err = tx.ClaimExecutions(berth.Claim{Owner: "crashed", Lease: lease, Limit: 10})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if len(claimed) != 1 {
@@ -1227,7 +1230,10 @@ func TestExclusiveReleasesLeases(t *testing.T) {
 	f := setup(t, "sqlite")
 	s := newScript()
 	x, _ := f.booking(t, s, nil, saga.StartOptions{})
-	if err := f.store.Update(f.ctx, func(tx berth.Tx) error { _, err := tx.ClaimExecutions("crashed", time.Hour, 10); return err }); err != nil {
+	if err := f.store.Update(f.ctx, func(tx berth.Tx) error {
+		_, err := tx.ClaimExecutions(berth.Claim{Owner: "crashed", Lease: time.Hour, Limit: 10})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// The fake clock stands still: only releasing the lease lets it run.

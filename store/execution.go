@@ -78,8 +78,29 @@ deadline = $8, lease_owner = $9, lease_until = $10, updated_at = $11, version = 
 	return nil
 }
 
-func (t *tx) ClaimExecutions(owner string, lease time.Duration, n int) ([]*berth.Execution, error) {
-	return queryAll(t, scanExecution, t.db.dialect.claimSQL(), owner, micros(t.now.Add(lease)), micros(t.now), n)
+func (t *tx) ClaimExecutions(c berth.Claim) ([]*berth.Execution, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	args := []any{c.Owner, micros(t.now.Add(c.Lease)), micros(t.now), c.Limit}
+	var where strings.Builder
+	in := func(op string, names []string) {
+		if len(names) == 0 {
+			return
+		}
+		fmt.Fprintf(&where, " AND definition %s (", op)
+		for i, n := range names {
+			if i > 0 {
+				where.WriteString(", ")
+			}
+			args = append(args, n)
+			fmt.Fprintf(&where, "$%d", len(args))
+		}
+		where.WriteString(")")
+	}
+	in("IN", c.Definitions)
+	in("NOT IN", c.Except)
+	return queryAll(t, scanExecution, t.db.dialect.claimSQL(where.String()), args...)
 }
 
 func (t *tx) NextDue() (time.Time, error) {

@@ -229,9 +229,9 @@ func connectionLost(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
-func (*postgresDialect) claimSQL() string {
+func (*postgresDialect) claimSQL(where string) string {
 	return `UPDATE executions SET lease_owner = $1, lease_until = $2, version = version + 1
-WHERE id IN (SELECT id FROM executions WHERE status = 'RUNNING' AND next_run_at <= $3 AND lease_until <= $3
+WHERE id IN (SELECT id FROM executions WHERE status = 'RUNNING' AND next_run_at <= $3 AND lease_until <= $3` + where + `
 ORDER BY next_run_at LIMIT $4 FOR UPDATE SKIP LOCKED)
 RETURNING ` + executionCols
 }

@@ -117,9 +117,9 @@ func (sqliteDialect) retryable(err error) bool {
 }
 
 // The single writer connection serializes claims, so a plain subquery is safe.
-func (sqliteDialect) claimSQL() string {
+func (sqliteDialect) claimSQL(where string) string {
 	return `UPDATE executions SET lease_owner = $1, lease_until = $2, version = version + 1
-WHERE id IN (SELECT id FROM executions WHERE status = 'RUNNING' AND next_run_at <= $3 AND lease_until <= $3
+WHERE id IN (SELECT id FROM executions WHERE status = 'RUNNING' AND next_run_at <= $3 AND lease_until <= $3` + where + `
 ORDER BY next_run_at LIMIT $4)
 RETURNING ` + executionCols
 

@@ -68,8 +68,8 @@ type dialect interface {
 	// retryable reports whether the whole transaction should run again.
 	retryable(err error) bool
 	// claimSQL selects and leases due executions: $1 owner, $2 lease until,
-	// $3 now, $4 limit.
-	claimSQL() string
+	// $3 now, $4 limit; where adds conditions to the selection.
+	claimSQL(where string) string
 	notify(ctx context.Context, db *sql.DB)
 	listen(ctx context.Context, wake chan<- struct{})
 	// groupCommit reports whether Update's transactions go through one

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/berthhq/berth"
 )
@@ -256,11 +255,11 @@ func (t *faultTx) UpdateExecution(x *berth.Execution) error {
 	return t.Tx.UpdateExecution(x)
 }
 
-func (t *faultTx) ClaimExecutions(owner string, lease time.Duration, limit int) ([]*berth.Execution, error) {
-	if err := t.s.check(Call{"ClaimExecutions", owner}); err != nil {
+func (t *faultTx) ClaimExecutions(c berth.Claim) ([]*berth.Execution, error) {
+	if err := t.s.check(Call{"ClaimExecutions", c.Owner}); err != nil {
 		return nil, err
 	}
-	return t.Tx.ClaimExecutions(owner, lease, limit)
+	return t.Tx.ClaimExecutions(c)
 }
 
 func (t *faultTx) AddLoyaltyEntry(e *berth.LoyaltyEntry) (bool, error) {

@@ -33,7 +33,9 @@ func getExecution(t *testing.T, b *bundle, id string) *berth.Execution {
 
 func claim(t *testing.T, b *bundle, owner string, lease time.Duration, limit int) []*berth.Execution {
 	t.Helper()
-	return write(t, b, func(tx berth.Tx) ([]*berth.Execution, error) { return tx.ClaimExecutions(owner, lease, limit) })
+	return write(t, b, func(tx berth.Tx) ([]*berth.Execution, error) {
+		return tx.ClaimExecutions(berth.Claim{Owner: owner, Lease: lease, Limit: limit})
+	})
 }
 
 func executionIDs(xs []*berth.Execution) []string {
@@ -475,5 +477,37 @@ func testTimes(t *testing.T, b *bundle) {
 		k := &berth.APIKey{ID: berth.NewID(), Name: "t", SecretHash: "h", ExpiresAt: at.Add(123 * time.Nanosecond)}
 		b.update(t, func(tx berth.Tx) error { return tx.CreateAPIKey(k) })
 		assertEqual(t, view(t, b, func(tx berth.Tx) (*berth.APIKey, error) { return tx.GetAPIKey(k.ID) }), k)
+	}
+}
+
+// ClaimExecutions with Definitions claims only those definitions' executions;
+// with Except, every other definition's.
+func testClaimExecutionsByDefinition(t *testing.T, b *bundle) {
+	const lease = 30 * time.Second
+	at := Start.Add(-time.Minute)
+	var ids = map[string][]*berth.Execution{}
+	for i, def := range []string{"book", "deliver", "deliver", "job", "book", "deliver"} {
+		x := createExecution(t, b, newExecution(def, berth.ExecutionRunning, at.Add(time.Duration(i)*time.Second)))
+		ids[def] = append(ids[def], x)
+	}
+	claimWith := func(c berth.Claim) []*berth.Execution {
+		t.Helper()
+		c.Owner, c.Lease = "a", lease
+		return write(t, b, func(tx berth.Tx) ([]*berth.Execution, error) { return tx.ClaimExecutions(c) })
+	}
+	// Two of the three deliveries, the longest waiting first.
+	if got, want := executionIDs(claimWith(berth.Claim{Limit: 2, Definitions: []string{"deliver"}})), sortedIDs(ids["deliver"][:2]...); !slices.Equal(got, want) {
+		t.Fatalf("claim of deliver got %v, want %v", got, want)
+	}
+	// Everything but deliveries.
+	if got, want := executionIDs(claimWith(berth.Claim{Limit: 10, Except: []string{"deliver"}})), sortedIDs(append(slices.Clone(ids["book"]), ids["job"]...)...); !slices.Equal(got, want) {
+		t.Fatalf("claim except deliver got %v, want %v", got, want)
+	}
+	// Both lists, several names: the last delivery only.
+	if got, want := executionIDs(claimWith(berth.Claim{Limit: 10, Definitions: []string{"deliver", "book"}, Except: []string{"book", "job"}})), sortedIDs(ids["deliver"][2]); !slices.Equal(got, want) {
+		t.Fatalf("claim of deliver or book except book and job got %v, want %v", got, want)
+	}
+	if got := claimWith(berth.Claim{Limit: 0}); len(got) != 0 {
+		t.Fatalf("a claim of 0 got %v", executionIDs(got))
 	}
 }

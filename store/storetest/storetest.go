@@ -95,6 +95,7 @@ func Exercise(t *testing.T, open OpenFunc) {
 		{"Events", testEvents},
 		{"Executions", testExecutions},
 		{"ClaimExecutions", testClaimExecutions},
+		{"ClaimExecutionsByDefinition", testClaimExecutionsByDefinition},
 		{"NextDueAndReleaseLeases", testNextDueAndReleaseLeases},
 		{"ListExecutions", testListExecutions},
 		{"History", testHistory},
