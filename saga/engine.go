@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +58,9 @@ type Engine struct {
 	defs  map[string]*definition
 	slots chan struct{}
 	wg    sync.WaitGroup
+
+	rmu     sync.Mutex
+	running map[string]int // executions running now, by definition (for MaxConcurrent)
 }
 
 // New returns an engine; register definitions before calling Run.
@@ -81,7 +86,7 @@ func New(cfg Config) *Engine {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
 	}
-	return &Engine{cfg: cfg, defs: map[string]*definition{}, slots: make(chan struct{}, cfg.Workers)}
+	return &Engine{cfg: cfg, defs: map[string]*definition{}, slots: make(chan struct{}, cfg.Workers), running: map[string]int{}}
 }
 
 // Register adds a definition to the engine.
@@ -164,10 +169,19 @@ func (e *Engine) dispatch(ctx context.Context) (int, error) {
 		}
 		free = 1
 	}
+	claims := e.claims(free)
 	var xs []*berth.Execution
-	err := e.cfg.Store.Update(ctx, func(tx berth.Tx) (err error) {
-		xs, err = tx.ClaimExecutions(e.cfg.Owner, e.cfg.Lease, free)
-		return err
+	err := e.cfg.Store.Update(ctx, func(tx berth.Tx) error {
+		xs = xs[:0]
+		for _, c := range claims {
+			c.Limit = min(c.Limit, free-len(xs))
+			got, err := tx.ClaimExecutions(c)
+			if err != nil {
+				return err
+			}
+			xs = append(xs, got...)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -175,13 +189,45 @@ func (e *Engine) dispatch(ctx context.Context) (int, error) {
 	for _, x := range xs {
 		e.slots <- struct{}{}
 		e.wg.Add(1)
+		e.started(x.Definition, 1)
 		go func() {
 			defer e.wg.Done()
 			defer func() { <-e.slots }()
+			defer e.started(x.Definition, -1)
 			e.process(context.WithoutCancel(ctx), x)
 		}()
 	}
 	return len(xs), nil
+}
+
+// claims returns what dispatch claims for free workers: due executions of
+// any definition without MaxConcurrent, and of each that has one, as many
+// as it has room for.
+func (e *Engine) claims(free int) []berth.Claim {
+	rest := berth.Claim{Owner: e.cfg.Owner, Lease: e.cfg.Lease, Limit: free}
+	var limited []berth.Claim
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(e.defs)) { // one SQL text per set
+		d := e.defs[name]
+		if d.maxRunning <= 0 {
+			continue
+		}
+		rest.Except = append(rest.Except, name)
+		if room := d.maxRunning - e.running[name]; room > 0 {
+			limited = append(limited, berth.Claim{Owner: e.cfg.Owner, Lease: e.cfg.Lease, Limit: room, Definitions: []string{name}})
+		}
+	}
+	return append([]berth.Claim{rest}, limited...)
+}
+
+// started counts executions of definition starting (+1) or ending (-1).
+func (e *Engine) started(definition string, n int) {
+	e.rmu.Lock()
+	e.running[definition] += n
+	e.rmu.Unlock()
 }
 
 // Tick claims and runs every due execution to its next wait, synchronously.
@@ -191,7 +237,7 @@ func (e *Engine) Tick(ctx context.Context) (int, error) {
 	for {
 		var xs []*berth.Execution
 		err := e.cfg.Store.Update(ctx, func(tx berth.Tx) (err error) {
-			xs, err = tx.ClaimExecutions(e.cfg.Owner, e.cfg.Lease, 100)
+			xs, err = tx.ClaimExecutions(berth.Claim{Owner: e.cfg.Owner, Lease: e.cfg.Lease, Limit: 100})
 			return err
 		})
 		if err != nil || len(xs) == 0 {

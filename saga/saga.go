@@ -104,6 +104,12 @@ type Definition[S any] struct {
 	// Deadline is the hold time: forward work still pending this long after
 	// the start is compensated with a TIMEOUT error. Zero: none.
 	Deadline time.Duration
+	// MaxConcurrent, if positive, bounds how many executions of this
+	// definition one engine runs at once: the others are not claimed (they
+	// wait, due, without using an attempt) until one ends or waits. For
+	// actions that hold a worker on a slow outside party (webhook
+	// deliveries), so that they cannot take every worker.
+	MaxConcurrent int
 }
 
 // StartOptions are the optional parts of a new execution.
@@ -163,6 +169,7 @@ type action struct {
 // definition is a Definition with its state type erased.
 type definition struct {
 	name         string
+	maxRunning   int // Definition.MaxConcurrent
 	steps        []action
 	compensation []action
 }
@@ -212,7 +219,7 @@ func (d *Definition[S]) erase() (*definition, error) {
 	if d.Name == "" || len(d.Steps) == 0 {
 		return nil, fmt.Errorf("saga: definition needs a name and at least one step")
 	}
-	out := &definition{name: d.Name}
+	out := &definition{name: d.Name, maxRunning: d.MaxConcurrent}
 	names := map[string]int{}
 	for i, c := range d.Compensation {
 		if c.Name == "" || (c.Call == nil && c.Tx == nil) {
