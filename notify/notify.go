@@ -49,9 +49,10 @@ type Config struct {
 	Clock  berth.Clock
 	Retry  saga.RetryPolicy // defaults: 8 attempts, 1s doubling to 5m
 	// MaxInFlight bounds the deliveries running at once in this process
-	// (default 4). A delivery over it fails at once (UNAVAILABLE) and waits
-	// for its retry, so that slow or hanging receivers hold at most this
-	// many of the saga engine's workers and bookings keep moving.
+	// (default 4): the saga engine does not claim more
+	// (saga.Definition.MaxConcurrent), so slow or hanging receivers hold at
+	// most this many of its workers and bookings keep moving. Deliveries
+	// over it wait, due, without using an attempt.
 	MaxInFlight int
 	// OnResult, if set, is told of every delivery attempt (for metrics).
 	OnResult func(ok bool)
@@ -71,16 +72,9 @@ func Register(e *saga.Engine, bus *saga.Bus, cfg Config) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 4
 	}
-	inFlight := make(chan struct{}, cfg.MaxInFlight)
-	def := &saga.Definition[Delivery]{Name: "webhook.deliver", Steps: []saga.Step[Delivery]{{
+	def := &saga.Definition[Delivery]{Name: "webhook.deliver", MaxConcurrent: cfg.MaxInFlight, Steps: []saga.Step[Delivery]{{
 		Action: saga.Action[Delivery]{Name: "Deliver Webhook", Retry: cfg.Retry, Timeout: 12 * time.Second,
 			Call: func(ctx context.Context, r *saga.Run[Delivery]) error {
-				select {
-				case inFlight <- struct{}{}:
-					defer func() { <-inFlight }()
-				default:
-					return berth.Errorf(berth.EUNAVAILABLE, "%d webhook deliveries are in flight already; this one waits for its retry", cap(inFlight))
-				}
 				err := deliver(ctx, cfg, r.State, r.Execution.ID)
 				if cfg.OnResult != nil {
 					cfg.OnResult(err == nil)

@@ -14,8 +14,8 @@ import (
 // stops answering (each delivery hangs until berth's 10 s client timeout).
 // berth stays responsive: GraphQL reads keep their latency and bookings
 // still confirm in well under a second, because deliveries hold at most
-// four of the sixteen saga workers (notify.Config.MaxInFlight); the rest
-// wait for their retry.
+// four of the 64 saga workers (notify.Config.MaxInFlight); the rest wait,
+// unclaimed, for their turn.
 func TestHangingWebhookReceiver(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, t.TempDir())
