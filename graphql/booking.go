@@ -5,7 +5,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vikstrous/dataloadgen"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/airline"
@@ -104,6 +106,7 @@ func (r queryResolver) ListBookings(ctx context.Context, filter *generated.Model
 	if err != nil {
 		return nil, err
 	}
+	r.primeFlights(ctx, items)
 	return bookingPage(items, next), nil
 }
 
@@ -122,7 +125,55 @@ func (r queryResolver) GetBookingByStatus(ctx context.Context, customer *string,
 	if err != nil {
 		return nil, err
 	}
+	r.primeFlights(ctx, items)
 	return bookingPage(items, next), nil
+}
+
+// primeFlights reads the flights of a page of bookings in one call and puts
+// them in the request's flight loader, when the query selects
+// items.outboundFlight. The loader alone batches only the loads that arrive
+// within its wait, which a busy machine can split; priming makes one read
+// per page certain. Errors are left to the loader, which reports them per
+// booking.
+func (r queryResolver) primeFlights(ctx context.Context, items []*berth.Booking) {
+	l := requestFrom(ctx).flightLoader()
+	if l == nil || len(items) < 2 || graphql.GetFieldContext(ctx) == nil || !selects(ctx, "items", "outboundFlight") {
+		return
+	}
+	ids := make([]string, 0, len(items))
+	for _, b := range items {
+		if !slices.Contains(ids, b.ResourceID) {
+			ids = append(ids, b.ResourceID)
+		}
+	}
+	m, err := r.air.GetFlights(ctx, ids)
+	if err != nil {
+		return
+	}
+	for id, f := range m {
+		l.Prime(id, f)
+	}
+}
+
+// selects reports whether the current field's selection contains the path
+// of field names, through fragments.
+func selects(ctx context.Context, path ...string) bool {
+	op := graphql.GetOperationContext(ctx)
+	sel := graphql.GetFieldContext(ctx).Field.Selections
+	for _, name := range path {
+		var next ast.SelectionSet
+		found := false
+		for _, f := range graphql.CollectFields(op, sel, nil) {
+			if f.Name == name {
+				next, found = append(next, f.Selections...), true
+			}
+		}
+		if !found {
+			return false
+		}
+		sel = next
+	}
+	return true
 }
 
 func bookingPage(items []*berth.Booking, next *string) *generated.ModelBookingConnection {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -26,11 +27,15 @@ import (
 // and, with BERTH_TEST_DATABASE_URL, PostgreSQL. They report sagas/s and,
 // from a counting store, commits, read-only transactions and SQL statements
 // per saga. BERTH_BENCH_SYNCHRONOUS=NORMAL runs SQLite without an fsync per
-// commit, to separate the fsyncs' cost from the rest.
+// commit, to separate the fsyncs' cost from the rest; BERTH_BENCH_WORKERS
+// sets the engine's workers (default 64, as berth serve).
 //
 //	go test -run '^$' -bench . -benchtime 2000x ./saga/
 
 var benchLog = slog.New(slog.DiscardHandler)
+
+// benchWorkers is BERTH_BENCH_WORKERS, or 0 for the engine's default.
+func benchWorkers() int { n, _ := strconv.Atoi(os.Getenv("BERTH_BENCH_WORKERS")); return n }
 
 // benchRig is berth's booking stack on a fresh database.
 type benchRig struct {
@@ -51,7 +56,7 @@ func newBenchRig(b *testing.B, dialect string, seats int) *benchRig {
 	}
 	b.Cleanup(func() { db.Close() })
 	cs := bench.NewCountingStore(db)
-	e := saga.New(saga.Config{Store: cs, Logger: benchLog}) // 64 workers, as berth serve
+	e := saga.New(saga.Config{Store: cs, Logger: benchLog, Workers: benchWorkers()}) // 64 workers, as berth serve
 	bus := saga.NewBus(e)
 	notify.Register(e, bus, notify.Config{Store: cs})
 	loyalty.Subscribe(bus)
@@ -131,7 +136,7 @@ func (r *benchRig) drain(b *testing.B) {
 		if n == 0 {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // polling more often takes CPU from the engine
 	}
 }
 
