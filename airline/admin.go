@@ -123,6 +123,7 @@ func (s *Service) UpdateBooking(ctx context.Context, id string, p AdminBookingPa
 	if err != nil {
 		return nil, err
 	}
+	s.watchers.signal(id)
 	return b, nil
 }
 
@@ -149,5 +150,8 @@ func (s *Service) DeleteBooking(ctx context.Context, id string) (*berth.Booking,
 		}
 		return tx.DeleteBooking(id)
 	})
+	if err == nil {
+		s.watchers.signal(id)
+	}
 	return b, err
 }

@@ -51,8 +51,9 @@ type run = saga.Run[BookingState]
 func (s *Service) processBookingSaga() *saga.Definition[BookingState] {
 	retry := s.cfg.StepRetry
 	return &saga.Definition[BookingState]{
-		Name:     ProcessBooking,
-		Deadline: s.cfg.HoldTime,
+		Name:      ProcessBooking,
+		Deadline:  s.cfg.HoldTime,
+		Committed: s.committed,
 		Steps: []saga.Step[BookingState]{
 			{Action: saga.Action[BookingState]{Name: StateReserveFlight, Retry: retry, Tx: s.reserveFlight}},
 			{Action: saga.Action[BookingState]{Name: StateReserveBooking, Retry: retry, Tx: s.reserveBooking}},
@@ -80,7 +81,8 @@ func (s *Service) processBookingSaga() *saga.Definition[BookingState] {
 func (s *Service) cancelBookingSaga() *saga.Definition[BookingState] {
 	retry := s.cfg.StepRetry
 	return &saga.Definition[BookingState]{
-		Name: CancelBooking,
+		Name:      CancelBooking,
+		Committed: s.committed,
 		Steps: []saga.Step[BookingState]{
 			{Action: saga.Action[BookingState]{Name: StateRefundPayment, Retry: retry, Call: s.refundCall, Tx: s.refundTx}, NoCompensate: true},
 			{Action: saga.Action[BookingState]{Name: StateCancelBooking, Retry: retry, Tx: s.cancelBookingTx}, NoCompensate: true},

@@ -41,6 +41,8 @@ type Service struct {
 	book    *saga.Definition[BookingState]
 	cancel  *saga.Definition[BookingState]
 	charges *payment.Charges
+	// watchers are told of committed changes to bookings (WatchBooking).
+	watchers watchers
 }
 
 // New registers the airline sagas on cfg.Engine and returns the service.

@@ -20,11 +20,16 @@ import (
 const (
 	DefaultWait = 10 * time.Second
 	MaxWait     = 25 * time.Second
-	// While waiting, the booking is read again after waitPollMin, then at
-	// intervals growing by half up to waitPollMax: one cheap read-only
-	// transaction each, without HTTP, GraphQL or authentication.
-	waitPollMin = 2 * time.Millisecond
-	waitPollMax = 25 * time.Millisecond
+	// While waiting, the booking is read again whenever this process
+	// commits a change to it (airline.Service.WatchBooking) and, for the
+	// changes other replicas make, after waitPollMin, then at intervals
+	// growing by half up to waitPollMax: one cheap read-only transaction
+	// each, without HTTP, GraphQL or authentication. When this process is
+	// the only one on its database (SQLite) every change is signalled, and
+	// the reads on a timer are only a safety net, every waitPollSafety.
+	waitPollMin    = 2 * time.Millisecond
+	waitPollMax    = 25 * time.Millisecond
+	waitPollSafety = time.Second
 )
 
 // GetBooking reads a booking and, with waitFor, waits until its status is
@@ -36,8 +41,15 @@ func (r queryResolver) GetBooking(ctx context.Context, id string, waitFor []bert
 	if err != nil {
 		return nil, err
 	}
+	if len(waitFor) == 0 || wait == 0 {
+		return r.air.GetBooking(ctx, id)
+	}
+	// Watch before the first read, so that no change committed after it
+	// goes unsignalled.
+	changed, stop := r.air.WatchBooking(id)
+	defer stop()
 	b, err := r.air.GetBooking(ctx, id)
-	if err != nil || len(waitFor) == 0 || wait == 0 || slices.Contains(waitFor, b.Status) {
+	if err != nil || slices.Contains(waitFor, b.Status) {
 		return b, err
 	}
 	select {
@@ -46,7 +58,7 @@ func (r queryResolver) GetBooking(ctx context.Context, id string, waitFor []bert
 	default:
 		return b, nil // too many requests waiting: the status as it is
 	}
-	return r.waitBooking(ctx, b, waitFor, wait)
+	return r.waitBooking(ctx, b, waitFor, wait, changed)
 }
 
 // waitTimeout validates getBooking's timeoutMs: nil is DefaultWait, above
@@ -61,13 +73,17 @@ func waitTimeout(ms *int) (time.Duration, error) {
 	return min(time.Duration(*ms)*time.Millisecond, MaxWait), nil
 }
 
-// waitBooking reads b again until its status is one of waitFor, wait has
-// passed or ctx is done, and returns it as last read. Each read is
+// waitBooking reads b again, when changed says it changed and on a timer,
+// until its status is one of waitFor, wait has passed or ctx is done, and
+// returns it as last read. Each read is
 // authorized again, so a booking deleted meanwhile is NOT_FOUND.
-func (r queryResolver) waitBooking(ctx context.Context, b *berth.Booking, waitFor []berth.BookingStatus, wait time.Duration) (*berth.Booking, error) {
+func (r queryResolver) waitBooking(ctx context.Context, b *berth.Booking, waitFor []berth.BookingStatus, wait time.Duration, changed <-chan struct{}) (*berth.Booking, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	delay := waitPollMin
+	delay, maxDelay := waitPollMin, waitPollMax
+	if r.air.WatchComplete() {
+		delay, maxDelay = waitPollSafety, waitPollSafety
+	}
 	next := time.NewTimer(delay)
 	defer next.Stop()
 	for {
@@ -79,7 +95,10 @@ func (r queryResolver) waitBooking(ctx context.Context, b *berth.Booking, waitFo
 			last = true // one last read: answer with the status as it is
 		case <-r.draining:
 			last = true // the server is shutting down
+		case <-changed:
 		case <-next.C:
+			delay = min(delay*3/2, maxDelay)
+			next.Reset(delay)
 		}
 		nb, err := r.air.GetBooking(ctx, b.ID)
 		switch {
@@ -92,8 +111,6 @@ func (r queryResolver) waitBooking(ctx context.Context, b *berth.Booking, waitFo
 		if last || slices.Contains(waitFor, b.Status) {
 			return b, nil
 		}
-		delay = min(delay*3/2, waitPollMax)
-		next.Reset(delay)
 	}
 }
 

@@ -116,6 +116,11 @@ func MustRegister[S any](e *Engine, d *Definition[S]) {
 	}
 }
 
+// Exclusive reports whether this engine is the only runner on its
+// database (Config.Exclusive): then every execution advances in this
+// process, and Definition.Committed sees every commit.
+func (e *Engine) Exclusive() bool { return e.cfg.Exclusive }
+
 // Owner returns the runner's lease owner name.
 func (e *Engine) Owner() string { return e.cfg.Owner }
 
@@ -282,6 +287,9 @@ func (e *Engine) process(ctx context.Context, x *berth.Execution) {
 			return
 		}
 		x = next
+		if d.committed != nil {
+			d.committed(x)
+		}
 		if x.LeaseOwner != e.cfg.Owner {
 			return // waiting for a retry
 		}

@@ -110,6 +110,12 @@ type Definition[S any] struct {
 	// actions that hold a worker on a slow outside party (webhook
 	// deliveries), so that they cannot take every worker.
 	MaxConcurrent int
+	// Committed, if set, is called after each transaction that advanced an
+	// execution of this definition has committed, with the execution as
+	// committed (in the engine's goroutine: it must be quick and must not
+	// block). For in-process watchers, e.g. a long-poll waiting for the
+	// booking the execution is about (Execution.Correlation).
+	Committed func(x *berth.Execution)
 }
 
 // StartOptions are the optional parts of a new execution.
@@ -169,7 +175,8 @@ type action struct {
 // definition is a Definition with its state type erased.
 type definition struct {
 	name         string
-	maxRunning   int // Definition.MaxConcurrent
+	maxRunning   int                    // Definition.MaxConcurrent
+	committed    func(*berth.Execution) // Definition.Committed
 	steps        []action
 	compensation []action
 }
@@ -219,7 +226,7 @@ func (d *Definition[S]) erase() (*definition, error) {
 	if d.Name == "" || len(d.Steps) == 0 {
 		return nil, fmt.Errorf("saga: definition needs a name and at least one step")
 	}
-	out := &definition{name: d.Name, maxRunning: d.MaxConcurrent}
+	out := &definition{name: d.Name, maxRunning: d.MaxConcurrent, committed: d.Committed}
 	names := map[string]int{}
 	for i, c := range d.Compensation {
 		if c.Name == "" || (c.Call == nil && c.Tx == nil) {
