@@ -45,8 +45,9 @@ func (s *Service) ProcessBooking(ctx context.Context, req BookingRequest) (*bert
 		return nil, s.invalid(berth.Errorf(berth.EINVALID, "the idempotency key is limited to 200 characters"))
 	}
 	var out *berth.Booking
+	var started *berth.Execution
 	err = s.cfg.Store.Update(ctx, func(tx berth.Tx) error {
-		out = nil
+		out, started = nil, nil
 		if req.IdempotencyKey != "" {
 			b, err := tx.GetBookingByIdempotencyKey(a.Subject, req.IdempotencyKey)
 			if err == nil {
@@ -92,11 +93,12 @@ func (s *Service) ProcessBooking(ctx context.Context, req BookingRequest) (*bert
 		}
 		st := BookingState{BookingID: b.ID, FlightID: f.ID, ChargeID: ch.ID, Customer: a.Subject, Price: b.Price, Currency: b.Currency,
 			HoldKey: b.ExecutionID + ":seat"}
-		x, err := s.book.Start(tx, st, saga.StartOptions{ID: b.ExecutionID, Correlation: b.ID, Input: map[string]any{
+		x, err := s.book.Start(tx, st, saga.StartOptions{ID: b.ExecutionID, Correlation: b.ID, Runner: s.cfg.Engine, Input: map[string]any{
 			"bookingOutboundFlightId": f.ID, "paymentToken": ch.ID, "customer": a.Subject}})
 		if err != nil {
 			return err
 		}
+		started = x
 		if err := s.publish(tx, &run{Execution: x, State: st}, berth.EventBookingRequested, map[string]any{
 			"bookingId": b.ID, "customer": a.Subject, "flightId": f.ID, "price": b.Price, "currency": b.Currency}); err != nil {
 			return err
@@ -119,7 +121,9 @@ func (s *Service) ProcessBooking(ctx context.Context, req BookingRequest) (*bert
 	if err != nil {
 		return nil, s.invalid(err)
 	}
-	s.cfg.Store.Notify(ctx)
+	if started != nil {
+		s.cfg.Engine.Handoff(ctx, started) // this process runs the saga at once
+	}
 	return out, nil
 }
 
@@ -275,7 +279,9 @@ func (s *Service) CancelBooking(ctx context.Context, id string) (*berth.Booking,
 		return nil, berth.Errorf(berth.ECONFLICT, "the booking is still being processed; try again when it is confirmed")
 	}
 	xid := "cancel:" + b.ID
-	err = s.cfg.Store.Update(ctx, func(tx berth.Tx) error {
+	var started *berth.Execution
+	err = s.cfg.Store.Update(ctx, func(tx berth.Tx) (err error) {
+		started = nil
 		if _, err := tx.GetExecution(xid); err == nil {
 			return nil // already cancelling
 		} else if berth.ErrorCode(err) != berth.ENOTFOUND {
@@ -287,14 +293,14 @@ func (s *Service) CancelBooking(ctx context.Context, id string) (*berth.Booking,
 		}
 		st := BookingState{BookingID: b.ID, FlightID: b.ResourceID, ChargeID: b.PaymentToken, Customer: b.Customer, Price: b.Price,
 			Currency: b.Currency, HoldKey: hold}
-		_, err := s.cancel.Start(tx, st, saga.StartOptions{ID: xid, Correlation: b.ID, Input: map[string]any{"bookingId": b.ID,
+		started, err = s.cancel.Start(tx, st, saga.StartOptions{ID: xid, Correlation: b.ID, Runner: s.cfg.Engine, Input: map[string]any{"bookingId": b.ID,
 			"requestedBy": berth.ActorFromContext(ctx).Subject}})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.Store.Notify(ctx)
+	s.cfg.Engine.Handoff(ctx, started)
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.CancelWait)
 	defer cancel()
 	x, _ := saga.Wait(wctx, s.cfg.Store, xid)

@@ -21,14 +21,16 @@ const (
 	DefaultWait = 10 * time.Second
 	MaxWait     = 25 * time.Second
 	// While waiting, the booking is read again whenever this process
-	// commits a change to it (airline.Service.WatchBooking) and, for the
-	// changes other replicas make, after waitPollMin, then at intervals
-	// growing by half up to waitPollMax: one cheap read-only transaction
-	// each, without HTTP, GraphQL or authentication. When this process is
-	// the only one on its database (SQLite) every change is signalled, and
-	// the reads on a timer are only a safety net, every waitPollSafety.
-	waitPollMin    = 2 * time.Millisecond
-	waitPollMax    = 25 * time.Millisecond
+	// commits a change to it (airline.Service.WatchBooking), and on a timer
+	// for the changes this process does not see. The process that accepts
+	// a booking runs its saga (saga.Engine.Handoff), so on PostgreSQL the
+	// timer matters only when another replica took the work over (a retry
+	// after a transient failure, a crash, an admin elsewhere): a read after
+	// waitPollMin, then at intervals growing by half up to waitPollMax. When
+	// this process is the only one on its database (SQLite) every change is
+	// signalled and the timer is a safety net, every waitPollSafety.
+	waitPollMin    = 100 * time.Millisecond
+	waitPollMax    = time.Second
 	waitPollSafety = time.Second
 )
 

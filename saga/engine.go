@@ -61,6 +61,14 @@ type Engine struct {
 
 	rmu     sync.Mutex
 	running map[string]int // executions running now, by definition (for MaxConcurrent)
+
+	// Handoffs (Handoff): executions started leased to this engine, waiting
+	// for a worker. hmu guards them and active; wg.Add happens under hmu
+	// while active, so that Run's final wg.Wait sees every worker.
+	hmu      sync.Mutex
+	active   bool // Run is running
+	handq    []*berth.Execution
+	handWake chan struct{}
 }
 
 // New returns an engine; register definitions before calling Run.
@@ -86,7 +94,8 @@ func New(cfg Config) *Engine {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
 	}
-	return &Engine{cfg: cfg, defs: map[string]*definition{}, slots: make(chan struct{}, cfg.Workers), running: map[string]int{}}
+	return &Engine{cfg: cfg, defs: map[string]*definition{}, slots: make(chan struct{}, cfg.Workers), running: map[string]int{},
+		handWake: make(chan struct{}, 1)}
 }
 
 // Register adds a definition to the engine.
@@ -139,8 +148,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	wake := e.cfg.Store.Wakeups()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	e.hmu.Lock()
+	e.active = true
+	e.hmu.Unlock()
 	defer e.wg.Wait()
+	defer func() {
+		e.hmu.Lock()
+		e.active = false
+		e.hmu.Unlock()
+	}()
 	for {
+		e.runHandoffs(ctx)
 		claimed, err := e.dispatch(ctx)
 		if err != nil && ctx.Err() == nil {
 			e.cfg.Logger.Error("claiming executions failed", "err", err)
@@ -155,9 +173,115 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+		case <-e.handWake:
 		case <-timer.C:
 		}
 	}
+}
+
+// leaseAtStart returns the lease a new execution of d takes at its start so
+// that this engine runs it without a claim (Handoff), or "" when it is left
+// to claims: the engine is not running, or d limits its concurrency.
+func (e *Engine) leaseAtStart(name string) string {
+	e.mu.RLock()
+	d := e.defs[name]
+	e.mu.RUnlock()
+	if d == nil {
+		return ""
+	}
+	e.hmu.Lock()
+	defer e.hmu.Unlock()
+	if !e.active || d.maxRunning > 0 {
+		return ""
+	}
+	return e.cfg.Owner
+}
+
+// Handoff runs x at once in this engine, without a claim, if Start leased
+// it to this engine (StartOptions.Runner), and otherwise wakes the runners
+// (Store.Notify). Call it after the transaction that started x committed.
+// A handed-off execution waits for a free worker ahead of claimed work; if
+// this process stops first, its lease expires (or, on SQLite, is released
+// at the next start) and any runner resumes it.
+func (e *Engine) Handoff(ctx context.Context, x *berth.Execution) {
+	if x == nil {
+		return
+	}
+	if x.LeaseOwner != e.cfg.Owner {
+		e.cfg.Store.Notify(ctx)
+		return
+	}
+	c := *x // the caller keeps x
+	e.hmu.Lock()
+	e.handq = append(e.handq, &c)
+	e.hmu.Unlock()
+	select {
+	case e.handWake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) handoffsWaiting() bool {
+	e.hmu.Lock()
+	defer e.hmu.Unlock()
+	return len(e.handq) > 0
+}
+
+// runHandoffs starts the handed-off executions, as many as there are free
+// workers (the rest wait for the next round).
+func (e *Engine) runHandoffs(ctx context.Context) {
+	for {
+		e.hmu.Lock()
+		if len(e.handq) == 0 || !e.active {
+			e.hmu.Unlock()
+			return
+		}
+		select {
+		case e.slots <- struct{}{}:
+		default:
+			e.hmu.Unlock()
+			return
+		}
+		x := e.handq[0]
+		e.handq[0] = nil
+		e.handq = e.handq[1:]
+		e.wg.Add(1)
+		e.hmu.Unlock()
+		e.launch(ctx, x)
+	}
+}
+
+// launch runs x in a goroutine on a worker slot the caller took, after
+// e.wg.Add(1); the goroutine gives both back. An execution that waited
+// past half its lease (a handoff queued behind a backlog) renews it first.
+func (e *Engine) launch(ctx context.Context, x *berth.Execution) {
+	e.started(x.Definition, 1)
+	go func() {
+		defer e.wg.Done()
+		defer func() { <-e.slots }()
+		defer e.started(x.Definition, -1)
+		pctx := context.WithoutCancel(ctx)
+		if !e.renewStale(pctx, x) {
+			return
+		}
+		e.process(pctx, x)
+	}()
+}
+
+// renewStale renews the lease of a handed-off execution that waited so
+// long for a worker that half its lease is gone, so that no other runner
+// can claim it while its next action runs. It reports whether x is still
+// this engine's (the renewal fails if another runner took it meanwhile).
+func (e *Engine) renewStale(ctx context.Context, x *berth.Execution) bool {
+	if e.cfg.Clock.Now().Before(x.LeaseUntil.Add(-e.cfg.Lease / 2)) {
+		return true
+	}
+	err := e.commit(ctx, x, mutation(func(n *berth.Execution, h *history) { e.lease(n, h.at) }))
+	if err != nil {
+		e.cfg.Logger.Warn("handed-off execution not run: its lease could not be renewed", "execution_id", x.ID, "err", err)
+		return false
+	}
+	return true
 }
 
 // dispatch claims as many due executions as there are free workers and
@@ -171,6 +295,9 @@ func (e *Engine) dispatch(ctx context.Context) (int, error) {
 			<-e.slots
 		case <-ctx.Done():
 			return 0, nil
+		}
+		if e.handoffsWaiting() {
+			return 1, nil // the freed worker goes to a handoff first: Run loops
 		}
 		free = 1
 	}
@@ -194,13 +321,7 @@ func (e *Engine) dispatch(ctx context.Context) (int, error) {
 	for _, x := range xs {
 		e.slots <- struct{}{}
 		e.wg.Add(1)
-		e.started(x.Definition, 1)
-		go func() {
-			defer e.wg.Done()
-			defer func() { <-e.slots }()
-			defer e.started(x.Definition, -1)
-			e.process(context.WithoutCancel(ctx), x)
-		}()
+		e.launch(ctx, x)
 	}
 	return len(xs), nil
 }

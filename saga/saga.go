@@ -124,6 +124,12 @@ type StartOptions struct {
 	Correlation string        // what it is about, e.g. a booking id
 	Deadline    time.Duration // overrides the definition's
 	Input       any           // kept verbatim for operators; JSON-encoded
+	// Runner, if set and running, takes the new execution's lease at its
+	// start, so that Runner.Handoff, called after the commit, runs it at
+	// once without a claim. Without Runner (or with a definition that has
+	// MaxConcurrent) the execution waits for a claim; Handoff then wakes
+	// the runners.
+	Runner *Engine
 }
 
 // Start creates an execution of d in tx, due now. Call Store.Notify after
@@ -150,6 +156,11 @@ func (d *Definition[S]) Start(tx berth.Tx, state S, opts StartOptions) (*berth.E
 	}
 	if deadline > 0 {
 		x.Deadline = now.Add(deadline)
+	}
+	if opts.Runner != nil {
+		if owner := opts.Runner.leaseAtStart(d.Name); owner != "" {
+			x.LeaseOwner, x.LeaseUntil = owner, now.Add(opts.Runner.cfg.Lease)
+		}
 	}
 	if err := tx.CreateExecution(x); err != nil {
 		return nil, err
