@@ -26,13 +26,7 @@ func TestHandoff(t *testing.T) {
 			{Action: saga.Action[struct{}]{Name: "call", Call: func(context.Context, *saga.Run[struct{}]) error { calls.Add(1); return nil }}},
 			{Action: saga.Action[struct{}]{Name: "local", Tx: func(context.Context, berth.Tx, *saga.Run[struct{}]) error { return nil }}},
 		}}
-		// A polls once an hour: only its first claim, Notify or Handoff
-		// makes it run anything.
-		a := saga.New(saga.Config{Store: f.store, Clock: f.clock, Owner: "A", Lease: lease, Poll: time.Hour,
-			Logger: slog.New(slog.DiscardHandler)})
-		saga.MustRegister(a, d)
-		b := f.engine("B")
-		saga.MustRegister(b, d)
+		a, b := runners(f, d)
 
 		// Not running: Start leaves the execution to claims.
 		if x := start(t, f, d, struct{}{}, saga.StartOptions{Runner: a}); x.LeaseOwner != "" {
@@ -106,11 +100,7 @@ func TestHandoffStaleLease(t *testing.T) {
 		d := &saga.Definition[struct{}]{Name: "stale", Steps: []saga.Step[struct{}]{
 			{Action: saga.Action[struct{}]{Name: "call", Call: func(context.Context, *saga.Run[struct{}]) error { calls.Add(1); return nil }}},
 		}}
-		a := saga.New(saga.Config{Store: f.store, Clock: f.clock, Owner: "A", Lease: lease, Poll: time.Hour,
-			Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
-		saga.MustRegister(a, d)
-		b := f.engine("B")
-		saga.MustRegister(b, d)
+		a, b := runners(f, d)
 		stop := run(t, f, a)
 		defer stop()
 		first := start(t, f, d, struct{}{}, saga.StartOptions{})
@@ -157,4 +147,16 @@ func run(t *testing.T, f *fixture, e *saga.Engine) (stop func()) {
 			}
 		})
 	}
+}
+
+// runners returns the engines of the handoff tests, both running d: A,
+// which polls once an hour (only its first claim, Notify or Handoff makes
+// it run anything) and logs to f.logs, and B, which runs only when ticked.
+func runners[S any](f *fixture, d *saga.Definition[S]) (a, b *saga.Engine) {
+	a = saga.New(saga.Config{Store: f.store, Clock: f.clock, Owner: "A", Lease: lease, Poll: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+	saga.MustRegister(a, d)
+	b = f.engine("B")
+	saga.MustRegister(b, d)
+	return a, b
 }

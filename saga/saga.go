@@ -132,8 +132,9 @@ type StartOptions struct {
 	Runner *Engine
 }
 
-// Start creates an execution of d in tx, due now. Call Store.Notify after
-// the transaction commits to wake a runner at once.
+// Start creates an execution of d in tx, due now. After the transaction
+// commits, call Engine.Handoff (with StartOptions.Runner) or Store.Notify
+// to have it run at once.
 func (d *Definition[S]) Start(tx berth.Tx, state S, opts StartOptions) (*berth.Execution, error) {
 	st, err := json.Marshal(state)
 	if err != nil {
